@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest memory as a worker sees it: the frontend's memory regions (vhost-user SET_MEM_TABLE,
+ * ADD_MEM_REG, REM_MEM_REG), mapped into this process, and translation of guest-physical
+ * addresses (descriptors) and frontend virtual addresses (SET_VRING_ADDR) to pointers.
+ *
+ * Everything that reaches here from a guest is hostile: every translation checks the whole
+ * [addr, addr + len) range, including integer overflow.
+ */
+#ifndef HY_WORKER_MEM_H
+#define HY_WORKER_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shm/chan.h"
+
+#define HY_MEM_MAX_REGIONS HY_CHAN_MAX_REGIONS
+
+struct hy_mem_region {
+	uint64_t gpa;         /* guest physical address of the first byte */
+	uint64_t size;        /* bytes */
+	uint64_t uva;         /* frontend (QEMU) virtual address of the first byte */
+	uint64_t mmap_offset; /* offset of the first byte in the fd */
+	uint8_t *host;        /* our pointer to the first byte (map_base + mmap_offset) */
+	void *map_base;       /* what mmap() returned */
+	size_t map_len;       /* what was passed to mmap() */
+};
+
+struct hy_mem {
+	unsigned nregions;
+	unsigned last_hit; /* index of the region that answered the last lookup */
+	struct hy_mem_region r[HY_MEM_MAX_REGIONS];
+};
+
+/** hy_mem_init() - an empty table. */
+void hy_mem_init(struct hy_mem *mem);
+
+/**
+ * hy_mem_add() - map one region and add it to the table.
+ * @mem: the table
+ * @desc: the region as the frontend described it
+ * @fd: the region's fd; not closed here (the caller closes it after the call, mapped or not)
+ *
+ * Rejects empty regions, overflowing ranges, regions that overlap one already present in guest
+ * physical or frontend virtual space, and a full table.
+ * Return: 0, or -EINVAL / -ENOSPC / -errno from mmap().
+ */
+int hy_mem_add(struct hy_mem *mem, const struct hy_chan_region *desc, int fd);
+
+/**
+ * hy_mem_remove() - unmap the region that matches @desc (gpa, size and uva must all match).
+ * Return: 0 or -ENOENT.
+ */
+int hy_mem_remove(struct hy_mem *mem, const struct hy_chan_region *desc);
+
+/** hy_mem_clear() - unmap everything. */
+void hy_mem_clear(struct hy_mem *mem);
+
+/**
+ * hy_mem_gpa() - translate a guest-physical range that must lie in one region.
+ * @mem: the table
+ * @gpa: start
+ * @len: length in bytes (0 is allowed and checks only @gpa)
+ * Return: host pointer, or NULL when any byte is outside guest memory or the range crosses a
+ * region boundary.
+ */
+void *hy_mem_gpa(struct hy_mem *mem, uint64_t gpa, uint64_t len);
+
+/**
+ * hy_mem_gpa_partial() - translate as much of [gpa, gpa + len) as lies in one region.
+ * @avail: set to the number of contiguous bytes available at the returned pointer (<= len)
+ * Return: host pointer, or NULL when @gpa itself is outside guest memory or gpa + len overflows.
+ */
+void *hy_mem_gpa_partial(struct hy_mem *mem, uint64_t gpa, uint64_t len, uint64_t *avail);
+
+/**
+ * hy_mem_uva() - translate a frontend virtual range (vring addresses) that must lie in one region.
+ * Return: host pointer or NULL.
+ */
+void *hy_mem_uva(struct hy_mem *mem, uint64_t uva, uint64_t len);
+
+#endif
