@@ -33,14 +33,16 @@
 #error "vu_client assumes a little-endian host"
 #endif
 
-#define MIB              (1024ull * 1024)
-#define GIB              (1024ull * MIB)
-#define DEFAULT_MEM      (64 * MIB)
-#define DEFAULT_QSIZE    256
-#define DEFAULT_TIMEOUT  5000
-#define GUARD_GAP        (2 * MIB) /* unmapped VA between regions that are not gpa neighbours */
+#define MIB		 (1024ull * 1024)
+#define GIB		 (1024ull * MIB)
+#define DEFAULT_MEM	 (64 * MIB)
+#define DEFAULT_QSIZE	 256
+#define DEFAULT_TIMEOUT	 5000
+#define GUARD_GAP	 (2 * MIB) /* unmapped VA between regions that are not gpa neighbours */
 #define INDIRECT_DEFAULT 130
-#define SLOT_SIZE        64
+#define INDIRECT_TABLES	 512 /* indirect tables per queue at most (a pool, not one per descriptor) \
+			      */
+#define SLOT_SIZE	 64
 #define CONFIG_SIZE_BASE offsetof(struct hy_vu_blk_config, max_secure_erase_sectors)
 
 /* ------------------------------------------------------------------------------------------ */
@@ -63,7 +65,7 @@ struct hy_vu_mem {
 	unsigned nregions;
 	void *window; /* the reserved VA range all regions live in */
 	size_t window_len;
-	pthread_mutex_t lock; /* protects free and used */
+	pthread_mutex_t lock;	/* protects free and used */
 	struct extent_vec free; /* sorted by gpa, never adjacent */
 	struct extent_vec used; /* unsorted allocation records */
 };
@@ -175,7 +177,8 @@ static int check_specs(const struct hy_vu_region_spec *s, unsigned n, uint64_t p
 	if (n == 0 || n > HY_VU_MAX_REGIONS)
 		return -EINVAL;
 	for (unsigned i = 0; i < n; i++) {
-		if (!s[i].size || s[i].size % page || s[i].gpa % page || s[i].gpa + s[i].size < s[i].gpa)
+		if (!s[i].size || s[i].size % page || s[i].gpa % page ||
+		    s[i].gpa + s[i].size < s[i].gpa)
 			return -EINVAL;
 		if (i && s[i].gpa < s[i - 1].gpa + s[i - 1].size)
 			return -EINVAL;
@@ -226,8 +229,8 @@ struct hy_vu_mem *hy_vu_mem_create(const struct hy_vu_region_spec *specs, unsign
 		if (!i || specs[i].gpa != specs[i - 1].gpa + specs[i - 1].size)
 			window += GUARD_GAP;
 	}
-	m->window = mmap(NULL, window, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-			 0);
+	m->window =
+		mmap(NULL, window, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m->window == MAP_FAILED) {
 		ret = -errno;
 		hy_log(ERR, ret, "reserving %zu bytes of address space for guest memory failed",
@@ -264,7 +267,8 @@ struct hy_vu_mem *hy_vu_mem_create(const struct hy_vu_region_spec *specs, unsign
 			}
 			if (ftruncate(r->fd, (off_t)fsize)) {
 				ret = -errno;
-				hy_log(ERR, ret, "ftruncate() of guest region %u to %llu bytes failed", i,
+				hy_log(ERR, ret,
+				       "ftruncate() of guest region %u to %llu bytes failed", i,
 				       (unsigned long long)fsize);
 				close(r->fd);
 				r->fd = -1;
@@ -353,8 +357,7 @@ err_used:
 	return NULL;
 }
 
-static void *alloc_range(struct hy_vu_mem *m, uint64_t lo, uint64_t hi, size_t size,
-			 size_t align)
+static void *alloc_range(struct hy_vu_mem *m, uint64_t lo, uint64_t hi, size_t size, size_t align)
 {
 	void *p = NULL;
 
@@ -437,7 +440,8 @@ void hy_vu_free(struct hy_vu_mem *m, void *ptr)
 	if (at > 0 && m->free.v[at - 1].gpa + m->free.v[at - 1].len == e.gpa) {
 		m->free.v[at - 1].len += e.len;
 	} else if (vec_insert(&m->free, at, e)) {
-		hy_log(WARN, -ENOMEM, "guest memory at gpa 0x%llx leaked", (unsigned long long)e.gpa);
+		hy_log(WARN, -ENOMEM, "guest memory at gpa 0x%llx leaked",
+		       (unsigned long long)e.gpa);
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -520,9 +524,11 @@ enum { RS_FREE = 0, RS_BLK, RS_RAW };
 struct req_state {
 	void *cookie;
 	uint16_t ndesc; /* descriptor-table entries the chain holds */
-	uint16_t tail;  /* last of them, to splice the chain back onto the free list */
-	uint8_t kind;   /* RS_* */
+	uint16_t tail;	/* last of them, to splice the chain back onto the free list */
+	uint16_t table; /* indirect table the chain holds, or NO_TABLE */
+	uint8_t kind;	/* RS_* */
 };
+#define NO_TABLE 0xffff
 
 struct hy_vu_queue {
 	/* Ring views into guest memory. */
@@ -532,7 +538,7 @@ struct hy_vu_queue {
 	uint16_t *used_event;  /* avail->ring[num] */
 	uint16_t *avail_event; /* (uint16_t *)&used->ring[num] */
 	struct hy_vu_slot *slots;
-	struct hy_vu_desc *indirect; /* num tables of indirect_max entries, or NULL */
+	struct hy_vu_desc *indirect; /* ntables tables of indirect_max entries, or NULL */
 	uint64_t slots_gpa;
 	uint64_t indirect_gpa;
 
@@ -545,9 +551,12 @@ struct hy_vu_queue {
 	uint16_t free_head;
 	uint16_t nfree;
 	uint16_t inflight;
-	uint16_t *next;       /* chain links and free list, private */
+	uint16_t *next;	      /* chain links and free list, private */
 	uint16_t *scratch;    /* raw chain ids */
 	struct req_state *rs; /* by head id */
+	uint16_t *table_free; /* stack of free indirect table numbers */
+	unsigned ntables;
+	unsigned tables_free;
 	unsigned indirect_max;
 	unsigned seg_max;
 	bool event_idx;
@@ -562,7 +571,7 @@ struct hy_vu_queue {
 	/* Control plane. */
 	unsigned index;
 	int last_avail; /* GET_VRING_BASE answer, -ENODATA before */
-	bool enabled;   /* the backend knows this ring: stop must GET_VRING_BASE it */
+	bool enabled;	/* the backend knows this ring: stop must GET_VRING_BASE it */
 };
 
 struct hy_vu_client {
@@ -724,8 +733,8 @@ static int vu_send(struct hy_vu_client *c, uint32_t request, uint32_t flags, con
 		msg.msg_control = NULL;
 		msg.msg_controllen = 0;
 		while (n > 0 && msg.msg_iovlen) {
-			size_t take = (size_t)n < msg.msg_iov->iov_len ? (size_t)n
-								       : msg.msg_iov->iov_len;
+			size_t take =
+				(size_t)n < msg.msg_iov->iov_len ? (size_t)n : msg.msg_iov->iov_len;
 
 			msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + take;
 			msg.msg_iov->iov_len -= take;
@@ -931,7 +940,8 @@ static int sock_connect(const char *path, int timeout_ms, int *out)
 		}
 		ret = -errno;
 		close(fd);
-		/* Missing or refusing (not listening yet, or backlog full): try again until late. */
+		/* Missing or refusing (not listening yet, or backlog full): try again until late.
+		 */
 		if (ret != -ENOENT && ret != -ECONNREFUSED && ret != -EAGAIN && ret != -EINTR)
 			break;
 		if (hy_now_ns() >= deadline)
@@ -1103,6 +1113,7 @@ static void queue_free(struct hy_vu_client *c, struct hy_vu_queue *q)
 	free(q->next);
 	free(q->scratch);
 	free(q->rs);
+	free(q->table_free);
 }
 
 /* Ring parts go in different regions (queue-dependent) so every region is exercised. */
@@ -1151,13 +1162,18 @@ static int queue_init(struct hy_vu_client *c, struct hy_vu_queue *q, unsigned in
 		/* virtio 1.2, 2.7.5.3.1: no chain longer than the Queue Size, indirect or not. */
 		if (q->indirect_max > num)
 			q->indirect_max = num;
-		q->indirect = hy_vu_alloc(c->mem, (size_t)num * q->indirect_max * 16, 4096);
-		if (!q->indirect) {
+		q->ntables = num < INDIRECT_TABLES ? num : INDIRECT_TABLES;
+		q->indirect = hy_vu_alloc(c->mem, (size_t)q->ntables * q->indirect_max * 16, 4096);
+		q->table_free = calloc(q->ntables, sizeof(*q->table_free));
+		if (!q->indirect || !q->table_free) {
 			hy_log(ERR, ENOMEM, "no room for queue %u's indirect tables", index);
 			return -ENOMEM;
 		}
-		hy_vu_ptr_to_gpa(c->mem, q->indirect, (size_t)num * q->indirect_max * 16,
+		hy_vu_ptr_to_gpa(c->mem, q->indirect, (size_t)q->ntables * q->indirect_max * 16,
 				 &q->indirect_gpa);
+		for (unsigned i = 0; i < q->ntables; i++)
+			q->table_free[i] = (uint16_t)(q->ntables - 1 - i);
+		q->tables_free = q->ntables;
 	}
 	for (unsigned i = 0; i < num; i++)
 		q->next[i] = (uint16_t)(i + 1);
@@ -1329,7 +1345,8 @@ int hy_vu_stop(struct hy_vu_client *c)
 		if (!rc)
 			rc = vu_call(c, HY_VU_GET_VRING_BASE, &s, sizeof(s), &s, sizeof(s));
 		if (!rc && s.index != i) {
-			hy_log(ERR, 0, "GET_VRING_BASE for ring %u answered for ring %u", i, s.index);
+			hy_log(ERR, 0, "GET_VRING_BASE for ring %u answered for ring %u", i,
+			       s.index);
 			rc = -EPROTO;
 		}
 		if (!rc)
@@ -1430,10 +1447,10 @@ static void queue_break(struct hy_vu_queue *q, const char *why, unsigned a, unsi
 
 /* Put @head in the avail ring and publish the new avail->idx. */
 static void avail_push(struct hy_vu_queue *q, uint16_t head, uint16_t ndesc, uint16_t tail,
-		       uint8_t kind, void *cookie)
+		       uint16_t table, uint8_t kind, void *cookie)
 {
-	q->rs[head] = (struct req_state){.cookie = cookie, .ndesc = ndesc, .tail = tail,
-					 .kind = kind};
+	q->rs[head] = (struct req_state){
+		.cookie = cookie, .ndesc = ndesc, .tail = tail, .table = table, .kind = kind};
 	q->free_head = q->next[tail];
 	q->nfree -= ndesc;
 	q->inflight++;
@@ -1469,7 +1486,7 @@ int hy_vu_blk_submit(struct hy_vu_queue *q, const struct hy_vu_blk_req *req)
 	struct hy_vu_desc *tbl;
 	struct hy_vu_slot *slot;
 	uint64_t slot_gpa;
-	uint16_t head, id, tail, k;
+	uint16_t head, id, tail, k, table = NO_TABLE;
 
 	if (q->broken)
 		return -EIO;
@@ -1477,7 +1494,7 @@ int hy_vu_blk_submit(struct hy_vu_queue *q, const struct hy_vu_blk_req *req)
 		return -ENOTSUP;
 	if ((indirect && nd > q->indirect_max) || nd > q->num)
 		return -E2BIG;
-	if (q->nfree < need)
+	if (q->nfree < need || (indirect && !q->tables_free))
 		return -EAGAIN;
 	if (req->flags & HY_VU_REQ_DATA_OUT)
 		dflag = 0;
@@ -1489,10 +1506,12 @@ int hy_vu_blk_submit(struct hy_vu_queue *q, const struct hy_vu_blk_req *req)
 	slot_gpa = q->slots_gpa + (uint64_t)head * SLOT_SIZE;
 	/*
 	 * Direct: the chain takes descriptor ids off the free list in order (walking next[]
-	 * without committing, so a bad buffer leaves nothing to undo). Indirect: the table is
-	 * this slot's and its entries are numbered 0..nd-1.
+	 * without committing, so a bad buffer leaves nothing to undo). Indirect: the table comes
+	 * off the pool (taken only on success) and its entries are numbered 0..nd-1.
 	 */
-	tbl = indirect ? &q->indirect[(size_t)head * q->indirect_max] : q->desc;
+	if (indirect)
+		table = q->table_free[q->tables_free - 1];
+	tbl = indirect ? &q->indirect[(size_t)table * q->indirect_max] : q->desc;
 	id = indirect ? 0 : head;
 	tail = head;
 	for (k = 0; k < nd; k++) {
@@ -1502,12 +1521,13 @@ int hy_vu_blk_submit(struct hy_vu_queue *q, const struct hy_vu_blk_req *req)
 		if (k == 0) {
 			*d = (struct hy_vu_desc){.addr = slot_gpa, .len = 16};
 		} else if (k == nd - 1) {
-			*d = (struct hy_vu_desc){.addr = slot_gpa + offsetof(struct hy_vu_slot, status),
+			*d = (struct hy_vu_desc){.addr = slot_gpa +
+							 offsetof(struct hy_vu_slot, status),
 						 .len = 1,
 						 .flags = HY_VU_DESC_F_WRITE};
 		} else if (builtin) {
-			*d = (struct hy_vu_desc){.addr = slot_gpa + offsetof(struct hy_vu_slot, seg),
-						 .len = 16};
+			*d = (struct hy_vu_desc){
+				.addr = slot_gpa + offsetof(struct hy_vu_slot, seg), .len = 16};
 		} else {
 			const struct iovec *v = &req->iov[k - 1];
 			uint64_t gpa;
@@ -1515,8 +1535,8 @@ int hy_vu_blk_submit(struct hy_vu_queue *q, const struct hy_vu_blk_req *req)
 			if (!v->iov_len || v->iov_len > UINT32_MAX ||
 			    hy_vu_ptr_to_gpa(q->mem, v->iov_base, v->iov_len, &gpa))
 				return -EFAULT;
-			*d = (struct hy_vu_desc){.addr = gpa, .len = (uint32_t)v->iov_len,
-						 .flags = dflag};
+			*d = (struct hy_vu_desc){
+				.addr = gpa, .len = (uint32_t)v->iov_len, .flags = dflag};
 		}
 		if (k != nd - 1) {
 			d->flags |= HY_VU_DESC_F_NEXT;
@@ -1526,17 +1546,19 @@ int hy_vu_blk_submit(struct hy_vu_queue *q, const struct hy_vu_blk_req *req)
 			tail = id;
 		id = nxt;
 	}
-	if (indirect)
+	if (indirect) {
+		q->tables_free--;
 		q->desc[head] = (struct hy_vu_desc){
-			.addr = q->indirect_gpa + (uint64_t)head * q->indirect_max * 16,
+			.addr = q->indirect_gpa + (uint64_t)table * q->indirect_max * 16,
 			.len = nd * 16,
 			.flags = HY_VU_DESC_F_INDIRECT,
 		};
+	}
 	slot->hdr = (struct hy_vu_blk_outhdr){.type = req->type, .sector = req->sector};
 	slot->seg = (struct hy_vu_blk_discard_write_zeroes){
 		.sector = req->sector, .num_sectors = req->num_sectors, .flags = req->seg_flags};
 	slot->status = HY_VU_BLK_S_NONE;
-	avail_push(q, head, (uint16_t)need, tail, RS_BLK, req->cookie);
+	avail_push(q, head, (uint16_t)need, tail, table, RS_BLK, req->cookie);
 	return 0;
 }
 
@@ -1563,7 +1585,7 @@ int hy_vu_raw_submit(struct hy_vu_queue *q, const struct hy_vu_desc *chain, unsi
 			d.next = q->scratch[d.next];
 		q->desc[q->scratch[k]] = d;
 	}
-	avail_push(q, q->scratch[0], (uint16_t)n, q->scratch[n - 1], RS_RAW, cookie);
+	avail_push(q, q->scratch[0], (uint16_t)n, q->scratch[n - 1], NO_TABLE, RS_RAW, cookie);
 	return 0;
 }
 
@@ -1640,6 +1662,8 @@ int hy_vu_queue_reap(struct hy_vu_queue *q, struct hy_vu_cpl *cpl, unsigned max)
 		q->next[rs->tail] = q->free_head;
 		q->free_head = (uint16_t)id;
 		q->nfree += rs->ndesc;
+		if (rs->table != NO_TABLE)
+			q->table_free[q->tables_free++] = rs->table;
 		rs->kind = RS_FREE;
 		q->inflight--;
 		q->last_used++;

@@ -57,7 +57,7 @@ enum hy_vu_request {
 };
 
 /* Header flags: version 1 in the low two bits, then reply and need_reply. */
-#define HY_VU_VERSION         0x1u
+#define HY_VU_VERSION	      0x1u
 #define HY_VU_FLAG_REPLY      (1u << 2)
 #define HY_VU_FLAG_NEED_REPLY (1u << 3)
 
@@ -69,15 +69,15 @@ enum hy_vu_request {
 #define HY_VU_F_PROTOCOL_FEATURES 30
 
 /* Protocol feature bits. */
-#define HY_VU_PROTOCOL_F_MQ                  0
-#define HY_VU_PROTOCOL_F_LOG_SHMFD           1
-#define HY_VU_PROTOCOL_F_REPLY_ACK           3
-#define HY_VU_PROTOCOL_F_BACKEND_REQ         5
-#define HY_VU_PROTOCOL_F_CONFIG              9
-#define HY_VU_PROTOCOL_F_INFLIGHT_SHMFD      12
-#define HY_VU_PROTOCOL_F_RESET_DEVICE        13
+#define HY_VU_PROTOCOL_F_MQ		     0
+#define HY_VU_PROTOCOL_F_LOG_SHMFD	     1
+#define HY_VU_PROTOCOL_F_REPLY_ACK	     3
+#define HY_VU_PROTOCOL_F_BACKEND_REQ	     5
+#define HY_VU_PROTOCOL_F_CONFIG		     9
+#define HY_VU_PROTOCOL_F_INFLIGHT_SHMFD	     12
+#define HY_VU_PROTOCOL_F_RESET_DEVICE	     13
 #define HY_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS 15
-#define HY_VU_PROTOCOL_F_STATUS              16
+#define HY_VU_PROTOCOL_F_STATUS		     16
 
 /* SET_MEM_TABLE carries at most this many regions (VHOST_MEMORY_BASELINE_NREGIONS). */
 #define HY_VU_MAX_REGIONS 8
@@ -86,32 +86,32 @@ enum hy_vu_request {
 #define HY_VU_VIRTIO_F_INDIRECT_DESC 28
 #define HY_VU_VIRTIO_F_EVENT_IDX     29
 #define HY_VU_VIRTIO_F_VERSION_1     32
-#define HY_VU_BLK_F_SIZE_MAX         1
-#define HY_VU_BLK_F_SEG_MAX          2
-#define HY_VU_BLK_F_GEOMETRY         4
-#define HY_VU_BLK_F_RO               5
-#define HY_VU_BLK_F_BLK_SIZE         6
-#define HY_VU_BLK_F_FLUSH            9
-#define HY_VU_BLK_F_TOPOLOGY         10
-#define HY_VU_BLK_F_CONFIG_WCE       11
-#define HY_VU_BLK_F_MQ               12
-#define HY_VU_BLK_F_DISCARD          13
+#define HY_VU_BLK_F_SIZE_MAX	     1
+#define HY_VU_BLK_F_SEG_MAX	     2
+#define HY_VU_BLK_F_GEOMETRY	     4
+#define HY_VU_BLK_F_RO		     5
+#define HY_VU_BLK_F_BLK_SIZE	     6
+#define HY_VU_BLK_F_FLUSH	     9
+#define HY_VU_BLK_F_TOPOLOGY	     10
+#define HY_VU_BLK_F_CONFIG_WCE	     11
+#define HY_VU_BLK_F_MQ		     12
+#define HY_VU_BLK_F_DISCARD	     13
 #define HY_VU_BLK_F_WRITE_ZEROES     14
-#define HY_VU_BLK_F_LIFETIME         15
+#define HY_VU_BLK_F_LIFETIME	     15
 #define HY_VU_BLK_F_SECURE_ERASE     16
 
 /* virtio-blk request types and status values (virtio 1.2, 5.2.6). */
-#define HY_VU_BLK_T_IN           0
-#define HY_VU_BLK_T_OUT          1
-#define HY_VU_BLK_T_FLUSH        4
-#define HY_VU_BLK_T_GET_ID       8
+#define HY_VU_BLK_T_IN		 0
+#define HY_VU_BLK_T_OUT		 1
+#define HY_VU_BLK_T_FLUSH	 4
+#define HY_VU_BLK_T_GET_ID	 8
 #define HY_VU_BLK_T_GET_LIFETIME 10
-#define HY_VU_BLK_T_DISCARD      11
+#define HY_VU_BLK_T_DISCARD	 11
 #define HY_VU_BLK_T_WRITE_ZEROES 13
 #define HY_VU_BLK_T_SECURE_ERASE 14
-#define HY_VU_BLK_S_OK           0
-#define HY_VU_BLK_S_IOERR        1
-#define HY_VU_BLK_S_UNSUPP       2
+#define HY_VU_BLK_S_OK		 0
+#define HY_VU_BLK_S_IOERR	 1
+#define HY_VU_BLK_S_UNSUPP	 2
 /* Not a virtio value: the status byte is preset to this, so "the device never wrote it" shows. */
 #define HY_VU_BLK_S_NONE 0xff
 
@@ -221,8 +221,8 @@ struct hy_vu_region_spec {
 struct hy_vu_region {
 	uint64_t gpa;
 	uint64_t size;
-	void *ptr;            /* frontend virtual address == the memory table's user address */
-	int fd;               /* memfd (owned by the memory, shared by regions that share it) */
+	void *ptr;	      /* frontend virtual address == the memory table's user address */
+	int fd;		      /* memfd (owned by the memory, shared by regions that share it) */
 	uint64_t mmap_offset; /* offset of this region in fd */
 };
 
@@ -330,16 +330,16 @@ uint64_t hy_vu_gpa_hole(const struct hy_vu_mem *m);
 /* ------------------------------------------------------------------------------------------ */
 
 struct hy_vu_opts {
-	unsigned num_queues;      /* 0: as many as the device offers */
-	unsigned queue_size;      /* power of two <= 32768; 0: 256 */
-	int timeout_ms;           /* per control message; 0: 5000 */
-	int connect_timeout_ms;   /* keep retrying a missing/refusing socket this long; 0: 5000 */
+	unsigned num_queues;	  /* 0: as many as the device offers */
+	unsigned queue_size;	  /* power of two <= 32768; 0: 256 */
+	int timeout_ms;		  /* per control message; 0: 5000 */
+	int connect_timeout_ms;	  /* keep retrying a missing/refusing socket this long; 0: 5000 */
 	uint64_t features_refuse; /* virtio feature bits never to ack (e.g. EVENT_IDX) */
-	bool add_mem_reg;         /* ADD_MEM_REG per region instead of SET_MEM_TABLE (when offered) */
-	bool no_reply_ack;        /* do not negotiate REPLY_ACK */
-	unsigned indirect_max;    /* descriptors per indirect table; 0: min(seg_max + 2, 130) */
-	struct hy_vu_mem *mem;    /* guest memory to use (borrowed); NULL: default layout */
-	uint64_t mem_size;        /* size of the default layout; 0: 64 MiB */
+	bool add_mem_reg;      /* ADD_MEM_REG per region instead of SET_MEM_TABLE (when offered) */
+	bool no_reply_ack;     /* do not negotiate REPLY_ACK */
+	unsigned indirect_max; /* descriptors per indirect table; 0: min(seg_max + 2, 130) */
+	struct hy_vu_mem *mem; /* guest memory to use (borrowed); NULL: default layout */
+	uint64_t mem_size;     /* size of the default layout; 0: 64 MiB */
 };
 
 struct hy_vu_client;
@@ -442,26 +442,27 @@ struct hy_vu_blk_req {
 	unsigned iovcnt;
 	uint32_t num_sectors; /* built-in discard/write-zeroes segment */
 	uint32_t seg_flags;   /* HY_VU_BLK_WZ_F_UNMAP */
-	void *cookie;         /* handed back in the completion */
+	void *cookie;	      /* handed back in the completion */
 };
 
 /* One completion. */
 struct hy_vu_cpl {
 	void *cookie;
-	uint32_t len;   /* the used element's len: bytes the device says it wrote */
-	uint16_t head;  /* descriptor id of the chain */
-	uint8_t status; /* virtio-blk status byte; HY_VU_BLK_S_NONE for raw chains or if unwritten */
-	bool raw;       /* posted with hy_vu_raw_submit() */
+	uint32_t len;	/* the used element's len: bytes the device says it wrote */
+	uint16_t head;	/* descriptor id of the chain */
+	uint8_t status; /* virtio-blk status byte; HY_VU_BLK_S_NONE for raw chains or if unwritten
+			 */
+	bool raw;	/* posted with hy_vu_raw_submit() */
 };
 
 /* Plain counters, written only by the queue's thread. */
 struct hy_vu_queue_stats {
 	uint64_t submitted;
 	uint64_t completed;
-	uint64_t kicks;            /* eventfd writes */
+	uint64_t kicks;		   /* eventfd writes */
 	uint64_t kicks_suppressed; /* kick elided: NO_NOTIFY or avail_event said so */
-	uint64_t waits;            /* poll() calls on the call eventfd */
-	uint64_t calls;            /* call eventfd found signalled */
+	uint64_t waits;		   /* poll() calls on the call eventfd */
+	uint64_t calls;		   /* call eventfd found signalled */
 };
 
 /**

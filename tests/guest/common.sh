@@ -88,7 +88,7 @@ run_guest_reason() {
 
 # hy_tmpdir: make a temporary directory, removed on exit, and leave its path in $HY_TMP.
 hy_tmpdir() {
-	HY_TMP=$(mktemp -d /tmp/hyguest-$HY_NAME.XXXXXX)
+	HY_TMP=$(mktemp -d "/tmp/hyguest-$HY_NAME.XXXXXX")
 	HY_TMPDIRS+=("$HY_TMP")
 }
 

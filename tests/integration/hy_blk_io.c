@@ -31,24 +31,24 @@
 #include "shm/log.h"
 #include "tools/vu_client.h"
 
-#define KIB          1024ull
-#define MIB          (1024 * KIB)
+#define KIB	     1024ull
+#define MIB	     (1024 * KIB)
 #define AREA_SIZE    (8 * MIB) /* disk bytes each queue owns */
 #define BUF_SIZE     (1 * MIB)
 #define MAX_SEGS     64
-#define BATCH        32
+#define BATCH	     32
 #define STRESS_BLOCK 4096
 #define STRESS_OFF   (7 * MIB)
 #define STRESS_NBLK  256 /* 1 MiB at STRESS_OFF */
 #define MAX_DEPTH    32
 #define MAX_EXTENTS  64
-#define SECTOR       HY_VU_BLK_SECTOR_SIZE
+#define SECTOR	     HY_VU_BLK_SECTOR_SIZE
 
 /* Offsets inside a queue's area. */
 #define OFF_SIZES   (0 * MIB)
 #define OFF_CROSS   (2 * MIB)
 #define OFF_BATCH   (3 * MIB)
-#define OFF_WZ      (4 * MIB)
+#define OFF_WZ	    (4 * MIB)
 #define OFF_DISCARD (5 * MIB)
 #define OFF_SCRATCH (6 * MIB)
 
@@ -102,8 +102,8 @@ struct qctx {
 	uint64_t seed;
 	unsigned passed;
 	unsigned failed;
-	uint8_t *buf;   /* BUF_SIZE of guest memory */
-	uint8_t *rbuf;  /* BUF_SIZE of guest memory */
+	uint8_t *buf;	/* BUF_SIZE of guest memory */
+	uint8_t *rbuf;	/* BUF_SIZE of guest memory */
 	uint8_t *small; /* 4 KiB of guest memory */
 	struct extent ext[MAX_EXTENTS];
 	unsigned next;
@@ -117,7 +117,7 @@ static struct hy_vu_mem *g_mem;
 static uint8_t *g_cross; /* BUF_SIZE across a region boundary */
 static pthread_mutex_t cross_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t g_cap_bytes;
-static unsigned g_seg_max;
+static unsigned g_seg_max; /* data segments per request the test uses */
 static uint32_t g_size_max;
 static bool g_indirect;
 
@@ -230,7 +230,8 @@ static unsigned split(size_t len, enum seg_mode mode, uint32_t *out)
 		if (l > len || n + 1 == max)
 			l = len;
 		if (l > cap) {
-			/* Cannot honour size_max with seg_max segments: the caller's size is too big. */
+			/* Cannot honour size_max with seg_max segments: the caller's size is too
+			 * big. */
 			return 0;
 		}
 		out[n++] = (uint32_t)l;
@@ -267,7 +268,9 @@ static int io(struct qctx *x, uint32_t type, uint64_t sector, void *p, size_t le
 
 static const char *mode_str(enum seg_mode m)
 {
-	return m == SEG_ONE ? "1 segment" : m == SEG_ALIGNED ? "4K-aligned segments" : "odd segments";
+	return m == SEG_ONE	  ? "1 segment"
+	       : m == SEG_ALIGNED ? "4K-aligned segments"
+				  : "odd segments";
 }
 
 /* Check that a request completed with @want; print what happened otherwise. */
@@ -324,8 +327,8 @@ static bool write_read(struct qctx *x, uint8_t *wbuf, uint8_t *rb, uint64_t aoff
 		return false;
 	check_len(x, &cpl, (uint32_t)len + 1, desc);
 	bad = verify(rb, off, len, seed);
-	if (!check(x, bad < 0, "%s: data matches what was written (first difference at +%ld)",
-		   desc, bad))
+	if (!check(x, bad < 0, "%s: data matches what was written (first difference at +%ld)", desc,
+		   bad))
 		return false;
 	record(x, off, (uint32_t)len, seed);
 	return true;
@@ -353,8 +356,8 @@ static void test_sizes(struct qctx *x)
 		uint32_t ind = i & 1 ? HY_VU_REQ_INDIRECT : 0;
 
 		/* Reads use the other chain form than the write they check. */
-		write_read(x, x->buf, x->rbuf, aoff, sizes[i], wm, rm, ind, ind ^ HY_VU_REQ_INDIRECT,
-			   x->seed + i, "sizes:");
+		write_read(x, x->buf, x->rbuf, aoff, sizes[i], wm, rm, ind,
+			   ind ^ HY_VU_REQ_INDIRECT, x->seed + i, "sizes:");
 		aoff += (sizes[i] + 4095) & ~(size_t)4095;
 	}
 }
@@ -367,8 +370,8 @@ static void test_cross(struct qctx *x)
 	 * Direct chains only: libvhost-user (qemu-storage-daemon) counts the iovecs of an indirect
 	 * table against its descriptor count and calls a crossing buffer a "Looped descriptor".
 	 */
-	write_read(x, g_cross, g_cross, OFF_CROSS, BUF_SIZE, SEG_ONE, SEG_ODD, 0, 0,
-		   x->seed ^ 0xc0, "region-crossing buffer:");
+	write_read(x, g_cross, g_cross, OFF_CROSS, BUF_SIZE, SEG_ONE, SEG_ODD, 0, 0, x->seed ^ 0xc0,
+		   "region-crossing buffer:");
 	pthread_mutex_unlock(&cross_lock);
 }
 
@@ -381,7 +384,8 @@ static void batch(struct qctx *x, uint32_t type, uint64_t aoff, bool verify_data
 
 	while (done < BATCH) {
 		while (submitted < BATCH) {
-			uint8_t *p = (type == HY_VU_BLK_T_OUT ? x->buf : x->rbuf) + submitted * 4096;
+			uint8_t *p =
+				(type == HY_VU_BLK_T_OUT ? x->buf : x->rbuf) + submitted * 4096;
 			uint64_t off = x->area + aoff + submitted * 4096;
 			struct iovec iov = {.iov_base = p, .iov_len = 4096};
 			struct hy_vu_blk_req req = {
@@ -575,7 +579,8 @@ static void test_errors(struct qctx *x)
 	if (!A.ro) {
 		rc = io(x, HY_VU_BLK_T_OUT, (x->area + OFF_SCRATCH) / SECTOR, x->buf, 1000, SEG_ONE,
 			0, &cpl);
-		check_io(x, rc, &cpl, HY_VU_BLK_S_IOERR, "write of 1000 bytes (not a multiple of 512)");
+		check_io(x, rc, &cpl, HY_VU_BLK_S_IOERR,
+			 "write of 1000 bytes (not a multiple of 512)");
 	}
 	rc = io(x, HY_VU_BLK_T_IN, (x->area + OFF_SCRATCH) / SECTOR, x->rbuf, 1000, SEG_ONE, 0,
 		&cpl);
@@ -672,9 +677,11 @@ static void test_stress(struct qctx *x)
 					      hy_vu_blk_status_str(cpl[i].status));
 			} else if (o->write) {
 				x->gen[o->block] = o->gen;
-			} else if (verify(o->buf, off, STRESS_BLOCK, x->stress_seed + o->gen) >= 0) {
+			} else if (verify(o->buf, off, STRESS_BLOCK, x->stress_seed + o->gen) >=
+				   0) {
 				if (bad++ < 5)
-					check(x, false, "stress: block %u does not hold generation %u",
+					check(x, false,
+					      "stress: block %u does not hold generation %u",
 					      o->block, o->gen);
 			}
 			o->busy = false;
@@ -688,17 +695,22 @@ out:
 	      done, depth, bad, rc ? ", then " : "", rc ? strerror(-rc) : "");
 }
 
-/* A raw chain that must complete (any status, any len), after which the queue must work. */
-static void hostile(struct qctx *x, const char *what, const struct hy_vu_desc *chain, unsigned n)
+/*
+ * A raw chain that must complete (any status, any len), after which the queue must work.
+ * Return: false when the queue is unusable (the chain is still in flight): stop there.
+ */
+static bool hostile(struct qctx *x, const char *what, const struct hy_vu_desc *chain, unsigned n)
 {
 	struct hy_vu_cpl cpl;
 	int rc = hy_vu_raw_sync(x->q, chain, n, A.io_timeout_ms, &cpl);
 
 	if (!check(x, !rc, "hostile chain (%s) is completed: %s (status byte %s, used len %u)",
 		   what, rc ? strerror(-rc) : "yes", hy_vu_blk_status_str(x->small[64]),
-		   rc ? 0 : cpl.len))
-		return;
-	queue_works(x, what);
+		   rc ? 0 : cpl.len)) {
+		fprintf(stdout, "info: q%u: remaining hostile chains skipped\n", x->qi);
+		return false;
+	}
+	return queue_works(x, what);
 }
 
 static void test_hostile(struct qctx *x)
@@ -723,37 +735,43 @@ static void test_hostile(struct qctx *x)
 	c[0] = D(hdr_gpa, 16, HY_VU_DESC_F_NEXT, 1);
 	c[1] = D(hole, 4096, HY_VU_DESC_F_NEXT, 2);
 	c[2] = D(st_gpa, 1, HY_VU_DESC_F_WRITE, 0);
-	hostile(x, "write from a gpa in the hole between regions", c, 3);
+	if (!hostile(x, "write from a gpa in the hole between regions", c, 3))
+		return;
 
 	HDR(HY_VU_BLK_T_IN);
 	c[0] = D(hdr_gpa, 16, HY_VU_DESC_F_NEXT, 1);
 	c[1] = D(end - 2048, 4096, HY_VU_DESC_F_WRITE | HY_VU_DESC_F_NEXT, 2);
 	c[2] = D(st_gpa, 1, HY_VU_DESC_F_WRITE, 0);
-	hostile(x, "read into a buffer running past the end of guest memory", c, 3);
+	if (!hostile(x, "read into a buffer running past the end of guest memory", c, 3))
+		return;
 
 	HDR(HY_VU_BLK_T_IN);
 	c[0] = D(hdr_gpa, 16, HY_VU_DESC_F_NEXT, 1);
 	c[1] = D(data_gpa, 0xfffff000u, HY_VU_DESC_F_WRITE | HY_VU_DESC_F_NEXT, 2);
 	c[2] = D(st_gpa, 1, HY_VU_DESC_F_WRITE, 0);
-	hostile(x, "read into a 4 GiB buffer", c, 3);
+	if (!hostile(x, "read into a 4 GiB buffer", c, 3))
+		return;
 
 	HDR(HY_VU_BLK_T_IN);
 	c[0] = D(hdr_gpa, 16, HY_VU_DESC_F_NEXT, 1);
 	c[1] = D(UINT64_MAX - 4095, 8192, HY_VU_DESC_F_WRITE | HY_VU_DESC_F_NEXT, 2);
 	c[2] = D(st_gpa, 1, HY_VU_DESC_F_WRITE, 0);
-	hostile(x, "read into a buffer whose address wraps around 2^64", c, 3);
+	if (!hostile(x, "read into a buffer whose address wraps around 2^64", c, 3))
+		return;
 
 	HDR(HY_VU_BLK_T_IN);
 	c[0] = D(hole, 16, HY_VU_DESC_F_NEXT, 1);
 	c[1] = D(data_gpa, 512, HY_VU_DESC_F_WRITE | HY_VU_DESC_F_NEXT, 2);
 	c[2] = D(st_gpa, 1, HY_VU_DESC_F_WRITE, 0);
-	hostile(x, "header outside guest memory", c, 3);
+	if (!hostile(x, "header outside guest memory", c, 3))
+		return;
 
 	HDR(HY_VU_BLK_T_IN);
 	c[0] = D(hdr_gpa, 16, HY_VU_DESC_F_NEXT, 1);
 	c[1] = D(data_gpa, 512, HY_VU_DESC_F_WRITE | HY_VU_DESC_F_NEXT, 2);
 	c[2] = D(hole, 1, HY_VU_DESC_F_WRITE, 0);
-	hostile(x, "status byte outside guest memory", c, 3);
+	if (!hostile(x, "status byte outside guest memory", c, 3))
+		return;
 
 	if (g_indirect) {
 		HDR(HY_VU_BLK_T_IN);
@@ -850,29 +868,28 @@ static void *run_verify(void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: hy-blk-io --socket PATH [options]\n"
-		"  --queues N            queues to use (default: all the device offers)\n"
-		"  --queue-size N        descriptors per ring (default 256)\n"
-		"  --size-check BYTES    the disk must be exactly this big\n"
-		"  --ro                  the device is read-only: writes must fail with IOERR\n"
-		"  --expect-discard      fail if VIRTIO_BLK_F_DISCARD is not offered\n"
-		"  --expect-write-zeroes fail if VIRTIO_BLK_F_WRITE_ZEROES is not offered\n"
-		"  --serial STR          GET_ID must return STR\n"
-		"  --hostile             post chains pointing outside guest memory\n"
-		"  --hostile-ring        also post a looping chain on queue 0 at the end\n"
-		"  --no-event-idx        do not negotiate VIRTIO_RING_F_EVENT_IDX\n"
-		"  --no-indirect         do not negotiate VIRTIO_RING_F_INDIRECT_DESC\n"
-		"  --add-mem-reg         ADD_MEM_REG instead of SET_MEM_TABLE\n"
-		"  --no-reconnect        skip phase 2\n"
-		"  --strict-len          used len must be exact (data written + status byte)\n"
-		"  --stress N            random requests per queue (default 4096, 0 to skip)\n"
-		"  --mem MIB             guest memory (default 64, multiple of 4)\n"
-		"  --seed N              pattern seed (default: time and pid)\n"
-		"  --timeout SEC         global timeout (default 120)\n"
-		"  --io-timeout MS       per-request timeout (default 10000)\n"
-		"  --connect-timeout MS  wait this long for the socket (default 5000)\n"
-		"  -v, --verbose         print passing checks and debug logs\n");
+	fprintf(f, "usage: hy-blk-io --socket PATH [options]\n"
+		   "  --queues N            queues to use (default: all the device offers)\n"
+		   "  --queue-size N        descriptors per ring, >= 8 (default 256)\n"
+		   "  --size-check BYTES    the disk must be exactly this big\n"
+		   "  --ro                  the device is read-only: writes must fail with IOERR\n"
+		   "  --expect-discard      fail if VIRTIO_BLK_F_DISCARD is not offered\n"
+		   "  --expect-write-zeroes fail if VIRTIO_BLK_F_WRITE_ZEROES is not offered\n"
+		   "  --serial STR          GET_ID must return STR\n"
+		   "  --hostile             post chains pointing outside guest memory\n"
+		   "  --hostile-ring        also post a looping chain on queue 0 at the end\n"
+		   "  --no-event-idx        do not negotiate VIRTIO_RING_F_EVENT_IDX\n"
+		   "  --no-indirect         do not negotiate VIRTIO_RING_F_INDIRECT_DESC\n"
+		   "  --add-mem-reg         ADD_MEM_REG instead of SET_MEM_TABLE\n"
+		   "  --no-reconnect        skip phase 2\n"
+		   "  --strict-len          used len must be exact (data written + status byte)\n"
+		   "  --stress N            random requests per queue (default 4096, 0 to skip)\n"
+		   "  --mem MIB             guest memory (default 64, multiple of 4)\n"
+		   "  --seed N              pattern seed (default: time and pid)\n"
+		   "  --timeout SEC         global timeout (default 120)\n"
+		   "  --io-timeout MS       per-request timeout (default 10000)\n"
+		   "  --connect-timeout MS  wait this long for the socket (default 5000)\n"
+		   "  -v, --verbose         print passing checks and debug logs\n");
 }
 
 static int parse_args(int argc, char **argv)
@@ -1004,7 +1021,7 @@ static int parse_args(int argc, char **argv)
 		}
 	}
 	if (!A.socket || optind != argc || A.mem_mib < 16 || A.mem_mib % 4 ||
-	    A.io_timeout_ms <= 0 || !A.timeout_s) {
+	    (A.queue_size && A.queue_size < 8) || A.io_timeout_ms <= 0 || !A.timeout_s) {
 		usage(stderr);
 		return -1;
 	}
@@ -1095,7 +1112,8 @@ static void hostile_ring(struct qctx *m, struct hy_vu_client *c)
 
 	hy_vu_ptr_to_gpa(g_mem, x->small, 512, &gpa);
 	*(struct hy_vu_blk_outhdr *)x->small = (struct hy_vu_blk_outhdr){.type = HY_VU_BLK_T_IN};
-	chain[0] = (struct hy_vu_desc){.addr = gpa, .len = 16, .flags = HY_VU_DESC_F_NEXT, .next = 1};
+	chain[0] =
+		(struct hy_vu_desc){.addr = gpa, .len = 16, .flags = HY_VU_DESC_F_NEXT, .next = 1};
 	chain[1] = (struct hy_vu_desc){
 		.addr = gpa + 512, .len = 512, .flags = HY_VU_DESC_F_NEXT | HY_VU_DESC_F_WRITE};
 	rc = hy_vu_raw_sync(q, chain, 2, 2000, &cpl);
@@ -1140,7 +1158,8 @@ int main(int argc, char **argv)
 	}
 	hy_vu_ptr_to_gpa(g_mem, g_cross, BUF_SIZE, &gpa);
 	check(&main_ctx, gpa < boundary && gpa + BUF_SIZE > boundary,
-	      "buffer at gpa 0x%" PRIx64 "..0x%" PRIx64 " crosses the region boundary at 0x%" PRIx64,
+	      "buffer at gpa 0x%" PRIx64 "..0x%" PRIx64
+	      " crosses the region boundary at 0x%" PRIx64,
 	      gpa, (uint64_t)(gpa + BUF_SIZE), boundary);
 
 	/* Phase 1. */
@@ -1153,7 +1172,14 @@ int main(int argc, char **argv)
 	}
 	nq = hy_vu_num_queues(c);
 	g_cap_bytes = hy_vu_config(c)->capacity * SECTOR;
+	/*
+	 * One descriptor of slack: libvhost-user (qemu-storage-daemon) counts iovecs, not
+	 * descriptors, against the queue size and calls a full-length chain with a buffer that
+	 * crosses a region boundary (two iovecs) a "Looped descriptor".
+	 */
 	g_seg_max = hy_vu_seg_max(c);
+	if (g_seg_max + 3 > hy_vu_queue_size(hy_vu_queue(c, 0)))
+		g_seg_max = hy_vu_queue_size(hy_vu_queue(c, 0)) - 3;
 	g_size_max = hy_vu_has_feature(c, HY_VU_BLK_F_SIZE_MAX) ? hy_vu_config(c)->size_max : 0;
 	g_indirect = hy_vu_has_feature(c, HY_VU_VIRTIO_F_INDIRECT_DESC);
 	if (!check_config(&main_ctx, c))
@@ -1212,8 +1238,8 @@ int main(int argc, char **argv)
 			struct hy_vu_queue *q = hy_vu_queue(c, i);
 
 			check(&main_ctx, hy_vu_queue_last_avail(q) == hy_vu_queue_avail_idx(q),
-			      "q%u: GET_VRING_BASE says %d, the frontend published avail->idx %u", i,
-			      hy_vu_queue_last_avail(q), hy_vu_queue_avail_idx(q));
+			      "q%u: GET_VRING_BASE says %d, the frontend published avail->idx %u",
+			      i, hy_vu_queue_last_avail(q), hy_vu_queue_avail_idx(q));
 		}
 	}
 	hy_vu_close(c);
@@ -1225,7 +1251,8 @@ int main(int argc, char **argv)
 		if (!check(&main_ctx, c != NULL, "reconnect to %s: %s", A.socket,
 			   c ? "ok" : strerror(errno)))
 			goto out_close;
-		check(&main_ctx, hy_vu_num_queues(c) == nq, "same number of queues after reconnect");
+		check(&main_ctx, hy_vu_num_queues(c) == nq,
+		      "same number of queues after reconnect");
 		check(&main_ctx, hy_vu_config(c)->capacity * SECTOR == g_cap_bytes,
 		      "same capacity after reconnect");
 		for (unsigned i = 0; i < nq && i < hy_vu_num_queues(c); i++) {

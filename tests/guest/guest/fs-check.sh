@@ -10,7 +10,7 @@ if [ -x /bin/e2fsck ]; then
 	/bin/e2fsck -fn "$disk" || hy_fail "e2fsck -fn found errors (status $?)"
 fi
 hy_run mount -t ext4 -o ro "$disk" /mnt
-cd /mnt
+cd /mnt || hy_fail "cd /mnt failed"
 sha256sum -c /hy/data/SHA256SUMS >/tmp/sums 2>&1 || {
 	grep -v ': OK$' /tmp/sums | head -n 10
 	hy_fail "sha256sum -c failed in the second guest ($(grep -vc ': OK$' /tmp/sums) bad)"

@@ -35,7 +35,7 @@ fi
 df -k /mnt | tail -n 1
 echo 3 >/proc/sys/vm/drop_caches
 hy_log "checking the files as read back from the disk"
-cd /mnt
+cd /mnt || hy_fail "cd /mnt failed"
 sha256sum -c /hy/data/SHA256SUMS >/tmp/sums 2>&1 || {
 	grep -v ': OK$' /tmp/sums | head -n 10
 	hy_fail "sha256sum -c failed after write+sync+drop_caches ($(grep -vc ': OK$' /tmp/sums) bad)"
