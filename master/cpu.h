@@ -12,10 +12,10 @@
 #define HY_MAX_CPUS 1024
 
 struct hy_machine {
-	unsigned ncpus;   /* highest OS index + 1 */
-	unsigned nnodes;  /* highest NUMA node OS index + 1 (1 on a machine without NUMA) */
+	unsigned ncpus;	 /* highest OS index + 1 */
+	unsigned nnodes; /* highest NUMA node OS index + 1 (1 on a machine without NUMA) */
 	bool present[HY_MAX_CPUS]; /* a PU with this OS index exists and is allowed to us */
-	int node[HY_MAX_CPUS];     /* its NUMA node */
+	int node[HY_MAX_CPUS];	   /* its NUMA node */
 };
 
 /**

@@ -10,7 +10,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include "shm/inflight.h"
 
 #include "shm/barrier.h"
 #include "shm/log.h"
@@ -48,6 +51,8 @@ int hy_device_init(struct hy_device *d, struct hy_topo_device *cfg, unsigned ind
 	d->cfg = cfg;
 	d->index = index;
 	d->listen_fd = d->conn_fd = -1;
+	d->inflight.fd = -1;
+	d->reply_fd = -1;
 	for (unsigned i = 0; i < HY_MAX_QUEUES; i++) {
 		d->vq[i].kick_fd = d->vq[i].call_fd = d->vq[i].err_fd = -1;
 		d->w[i].chan = -1;
@@ -182,6 +187,38 @@ int hy_worker_send_memory(struct hy_device *d, unsigned q)
 	return hy_worker_call(d, q, &cmd, d->region_fds, d->nregions, NULL);
 }
 
+int hy_inflight_create(struct hy_inflight *inf, uint16_t num_queues, uint16_t queue_size)
+{
+	size_t size = hy_inflight_queue_size(queue_size) * num_queues;
+	int fd = memfd_create("hydra-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	/* A new memfd reads as zeroes: every queue region starts with version 0, nothing in flight.
+	 */
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	hy_inflight_drop(inf);
+	inf->fd = fd;
+	inf->mmap_size = size;
+	inf->mmap_offset = 0;
+	inf->num_queues = num_queues;
+	inf->queue_size = queue_size;
+	return 0;
+}
+
+void hy_inflight_drop(struct hy_inflight *inf)
+{
+	if (inf->fd >= 0)
+		close(inf->fd);
+	memset(inf, 0, sizeof(*inf));
+	inf->fd = -1;
+}
+
 static bool ring_ready(const struct hy_device *d, unsigned i)
 {
 	const struct hy_vq *vq = &d->vq[i];
@@ -193,18 +230,48 @@ static bool ring_ready(const struct hy_device *d, unsigned i)
 static int start_ring(struct hy_device *d, unsigned i)
 {
 	struct hy_vq *vq = &d->vq[i];
+	struct hy_inflight *inf = &d->inflight;
 	static struct hy_cmd cmd;
-	int fds[2] = {vq->kick_fd, vq->call_fd};
+	int fds[3];
+	unsigned nfds = 0;
 	int ret;
 
+	/*
+	 * Without a region from the frontend, our own one still lets a respawned worker resubmit
+	 * what its predecessor had in flight; only a restart of hydra itself needs QEMU's.
+	 */
+	if (inf->fd < 0) {
+		ret = hy_inflight_create(inf, (uint16_t)d->cfg->nqueues,
+					 (uint16_t)d->cfg->queue_size);
+		if (ret < 0)
+			hy_log(WARN, ret,
+			       "device %s: no in-flight region; a worker crash will lose I/O",
+			       d->cfg->name);
+	}
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = HY_CMD_VRING_START;
 	cmd.vring = vq->addr;
 	cmd.vring.num = vq->num;
 	cmd.vring.last_avail = vq->last_avail;
 	cmd.vring.features = d->features;
-	cmd.arg = vq->call_fd >= 0; /* bit 0: a call fd follows the kick fd */
-	ret = hy_worker_call(d, i, &cmd, fds, vq->call_fd >= 0 ? 2 : 1, NULL);
+	cmd.vring.prev_death_ns = d->w[i].died_ns;
+	fds[nfds++] = vq->kick_fd;
+	if (vq->call_fd >= 0) {
+		cmd.arg = 1; /* bit 0: a call fd follows the kick fd */
+		fds[nfds++] = vq->call_fd;
+	}
+	if (inf->fd >= 0 && i < inf->num_queues && vq->num <= inf->queue_size) {
+		cmd.vring.inflight_map_size = inf->mmap_offset + inf->mmap_size;
+		cmd.vring.inflight_offset =
+			inf->mmap_offset + (uint64_t)i * hy_inflight_queue_size(inf->queue_size);
+		cmd.vring.inflight_capacity = inf->queue_size;
+		fds[nfds++] = inf->fd;
+	} else if (inf->fd >= 0) {
+		hy_log(WARN, 0,
+		       "device %s: vring %u (size %u) does not fit the in-flight region (%u queues of %u); it is not tracked",
+		       d->cfg->name, i, vq->num, inf->num_queues, inf->queue_size);
+	}
+	ret = hy_worker_call(d, i, &cmd, fds, nfds, NULL);
 	if (ret == -ESRCH || ret == -ETIMEDOUT)
 		return ret; /* the supervisor restarts it when the worker comes back */
 	if (ret < 0) {
@@ -215,6 +282,7 @@ static int start_ring(struct hy_device *d, unsigned i)
 		return ret;
 	}
 	vq->running = true;
+	d->w[i].died_ns = 0;
 	hy_log(DEBUG, 0, "device %s: vring %u running on worker %d", d->cfg->name, i,
 	       (int)d->w[i].pid);
 	return 0;
@@ -272,6 +340,8 @@ void hy_device_reset(struct hy_device *d)
 	for (unsigned i = 0; i < d->nregions; i++)
 		close_fd(&d->region_fds[i]);
 	d->nregions = 0;
+	/* The next frontend brings its own region (SET_INFLIGHT_FD) or gets a new one. */
+	hy_inflight_drop(&d->inflight);
 	/* Workers unmap the old guest's memory now, not when the next guest arrives. */
 	for (unsigned q = 0; q < d->cfg->nqueues; q++)
 		if (d->w[q].state == HY_W_UP)

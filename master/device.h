@@ -48,7 +48,18 @@ struct hy_worker_slot {
 	uint64_t respawn_at_ns; /* when DOWN: 0 = now */
 	unsigned crashes;	/* consecutive early deaths */
 	unsigned respawns;	/* total */
+	uint64_t died_ns;	/* when the previous process died, for the recovery time */
 	int last_status;	/* wait status of the last death */
+};
+
+/* The in-flight tracking region (shm/inflight.h) of the current frontend. */
+struct hy_inflight {
+	int fd; /* -1: none yet */
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
+	bool from_frontend; /* GET_INFLIGHT_FD / SET_INFLIGHT_FD, else our own */
 };
 
 struct hy_device {
@@ -71,6 +82,8 @@ struct hy_device {
 	struct hy_chan_region regions[HY_CHAN_MAX_REGIONS];
 	int region_fds[HY_CHAN_MAX_REGIONS];
 
+	struct hy_inflight inflight;
+	int reply_fd; /* an fd the reply being built carries, or -1 */
 	struct hy_vq vq[HY_MAX_QUEUES];
 	struct hy_worker_slot w[HY_MAX_QUEUES];
 	struct hy_virtio_blk_config config;
@@ -115,6 +128,13 @@ int hy_worker_call(struct hy_device *d, unsigned q, struct hy_cmd *cmd, const in
  */
 int hy_worker_send_memory(struct hy_device *d, unsigned q);
 
-/** hy_device_for_each_worker_up() helpers live in supervisor.c */
+/**
+ * hy_inflight_create() - a zeroed in-flight region for @num_queues queues of @queue_size.
+ * Return: 0 or -errno.
+ */
+int hy_inflight_create(struct hy_inflight *inf, uint16_t num_queues, uint16_t queue_size);
+
+/** hy_inflight_drop() - close the region. */
+void hy_inflight_drop(struct hy_inflight *inf);
 
 #endif

@@ -217,7 +217,8 @@ static long parse_num(const char *s, long max)
 	char *end;
 	long v;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	/* Digits only: strtol() would skip white space such as \v that does not split words. */
+	if (!s || *s < '0' || *s > '9')
 		return -1;
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -231,7 +232,11 @@ char *hy_status_execute(struct hy_master *m, const char *line)
 	char copy[1024], *argv[8], *save = NULL, *tok;
 	int argc = 0;
 
-	snprintf(copy, sizeof(copy), "%s", line);
+	/* Cutting a long line short could change its meaning ("pin vda 1 12..." to "pin vda 1 1").
+	 */
+	if (strnlen(line, sizeof(copy)) == sizeof(copy))
+		return error_reply("line longer than 1023 bytes");
+	memcpy(copy, line, strlen(line) + 1);
 	for (tok = strtok_r(copy, " \t\r\n", &save); tok && argc < 8;
 	     tok = strtok_r(NULL, " \t\r\n", &save))
 		argv[argc++] = tok;

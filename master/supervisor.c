@@ -32,11 +32,11 @@
 #include "shm/log.h"
 #include "worker/worker.h"
 
-#define CRASH_WINDOW_NS                                                                            \
-	(5ull * 1000000000ull) /* a death sooner than this after start is a crash loop */
-#define BACKOFF_MIN_NS (100ull * 1000000ull)
-#define BACKOFF_MAX_NS (30ull * 1000000000ull)
-#define EXIT_WAIT_NS   (10ull * 1000000000ull)
+#define CRASH_WINDOW_NS (1ull * 1000000000ull) /* dying sooner than this after start is "early" */
+#define CRASH_FREE	3 /* early deaths in a row respawned at once before backing off */
+#define BACKOFF_MIN_NS	(100ull * 1000000ull)
+#define BACKOFF_MAX_NS	(30ull * 1000000000ull)
+#define EXIT_WAIT_NS	(10ull * 1000000000ull)
 
 static void ep_add(struct hy_master *m, int fd, uint32_t events, uint64_t tag)
 {
@@ -132,6 +132,8 @@ static int spawn(struct hy_master *m, struct hy_device *d, unsigned q)
 		hy_log(ERR, errno, "device %s: socketpair() for worker %u failed", d->cfg->name, q);
 		return -errno;
 	}
+	/* The new worker sets it at its first completion: the sign it made progress. */
+	hy_store_relaxed(&d->shm->q[q].recovery_ns, 0);
 	pid = fork();
 	if (pid < 0) {
 		int ret = -errno;
@@ -174,9 +176,7 @@ static int spawn(struct hy_master *m, struct hy_device *d, unsigned q)
 		info.ram_fd = ram >= 0 ? 4 : -1;
 		snprintf(id, sizeof(id), "%s.%u", d->cfg->name, q);
 		/* The kernel keeps 15 bytes of a process name: "hy-vda.0" and so on, cut short. */
-		memcpy(comm, "hy-", 3);
-		strncpy(comm + 3, id, sizeof(comm) - 4);
-		comm[sizeof(comm) - 1] = 0;
+		snprintf(comm, sizeof(comm), "hy-%.12s", id);
 		prctl(PR_SET_NAME, comm);
 		hy_log_init("worker", id, hy_log_get_level());
 		hy_store_relaxed(&d->shm->q[q].pid, (int32_t)getpid());
@@ -262,6 +262,7 @@ static void worker_died(struct hy_master *m, struct hy_device *d, unsigned q, in
 	w->chan = -1;
 	w->pid = 0;
 	w->last_status = status;
+	w->died_ns = now;
 	hy_store_relaxed(&d->shm->q[q].pid, 0);
 	hy_store_relaxed(&d->shm->q[q].state, (uint32_t)HY_Q_DOWN);
 	if (d->vq[q].running) {
@@ -290,17 +291,30 @@ static void worker_died(struct hy_master *m, struct hy_device *d, unsigned q, in
 		w->respawn_at_ns = now;
 		return;
 	}
-	w->crashes = now - w->started_ns < CRASH_WINDOW_NS ? w->crashes + 1 : 1;
-	if (w->crashes > 1) {
-		delay = BACKOFF_MIN_NS << (w->crashes - 2 < 9 ? w->crashes - 2 : 9);
+	/*
+	 * A crash loop is a worker that dies young without completing anything (a poisonous
+	 * request resubmitted after every respawn, a backend that fails on open). One that was
+	 * killed while it served I/O is respawned at once however often it happens.
+	 */
+	if (now - w->started_ns < CRASH_WINDOW_NS && !hy_load_relaxed(&d->shm->q[q].recovery_ns))
+		w->crashes++;
+	else
+		w->crashes = 1;
+	/*
+	 * A few early deaths in a row are respawned at once (a killed worker is not a crash loop,
+	 * and the guest waits meanwhile); from then on each one doubles the wait.
+	 */
+	if (w->crashes > CRASH_FREE) {
+		delay = BACKOFF_MIN_NS
+			<< (w->crashes - CRASH_FREE - 1 < 9 ? w->crashes - CRASH_FREE - 1 : 9);
 		if (delay > BACKOFF_MAX_NS)
 			delay = BACKOFF_MAX_NS;
 	}
 	w->state = HY_W_DOWN;
 	w->respawn_at_ns = now + delay;
-	if (w->crashes >= 3)
+	if (w->crashes > CRASH_FREE)
 		hy_log(ERR, 0,
-		       "device %s: worker %u %s; %u deaths in a row within %llu s of starting, next respawn in %llu ms",
+		       "device %s: worker %u %s; %u deaths in a row within %llu s of starting without completing a request, next respawn in %llu ms",
 		       d->cfg->name, q, why, w->crashes,
 		       (unsigned long long)(CRASH_WINDOW_NS / 1000000000ull),
 		       (unsigned long long)(delay / 1000000ull));
@@ -424,7 +438,7 @@ static void frontend_readable(struct hy_master *m, struct hy_device *d)
 		return;
 	}
 	ret = hy_vhost_handle(d, &msg, fds, nfds, &reply);
-	if (ret == 1 && hy_vhost_send(d->conn_fd, &reply) < 0)
+	if (ret == 1 && hy_vhost_send(d->conn_fd, &reply, d->reply_fd) < 0)
 		ret = -EPIPE;
 	if (ret < 0 && (ret == -EPROTO || ret == -EPIPE || d->broken)) {
 		hy_log(ERR, 0,
@@ -523,6 +537,10 @@ static int setup(struct hy_master *m)
 	}
 	if (hy_status_open(m) < 0)
 		return 2;
+	if (hy_worker_topology_load() < 0) {
+		hy_log(ERR, errno, "hwloc cannot read this machine's topology");
+		return 1;
+	}
 	for (unsigned i = 0; i < m->ndev; i++)
 		for (unsigned q = 0; q < m->devs[i].cfg->nqueues; q++)
 			if (spawn(m, &m->devs[i], q) < 0)

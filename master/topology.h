@@ -14,16 +14,16 @@
 
 #include "master/cpu.h"
 
-#define HY_MAX_DEVICES     32
-#define HY_MAX_QUEUES      64
-#define HY_NAME_MAX        32  /* device name, NUL included */
-#define HY_SOCK_PATH_MAX   108 /* sizeof(sun_path) */
-#define HY_SERIAL_MAX      21  /* virtio-blk GET_ID is 20 bytes, NUL included here */
+#define HY_MAX_DEVICES	 32
+#define HY_MAX_QUEUES	 64
+#define HY_NAME_MAX	 32  /* device name, NUL included */
+#define HY_SOCK_PATH_MAX 108 /* sizeof(sun_path) */
+#define HY_SERIAL_MAX	 21  /* virtio-blk GET_ID is 20 bytes, NUL included here */
 
 enum hy_backend_type {
 	HY_BE_URING = 0, /* file or block device through io_uring */
-	HY_BE_RAM,       /* shared anonymous memory owned by the master */
-	HY_BE_NULL,      /* completes at once, reads return zeroes */
+	HY_BE_RAM,	 /* shared anonymous memory owned by the master */
+	HY_BE_NULL,	 /* completes at once, reads return zeroes */
 };
 
 struct hy_topo_queue {
@@ -35,15 +35,15 @@ struct hy_topo_device {
 	char name[HY_NAME_MAX];
 	char socket[HY_SOCK_PATH_MAX]; /* absolute, or relative to the topology file's folder */
 	enum hy_backend_type type;
-	char path[PATH_MAX];  /* uring: file or block device */
-	uint64_t size;        /* bytes; 0 = uring: take the file's or device's size */
-	uint32_t block_size;  /* logical block size offered to the guest, 512..4096, power of 2 */
+	char path[PATH_MAX]; /* uring: file or block device */
+	uint64_t size;	     /* bytes; 0 = uring: take the file's or device's size */
+	uint32_t block_size; /* logical block size offered to the guest, 512..4096, power of 2 */
 	bool read_only;
-	bool writeback;       /* initial write cache mode (guest may toggle via CONFIG_WCE) */
-	bool discard;         /* offer VIRTIO_BLK_F_DISCARD (only where the backend supports it) */
-	bool write_zeroes;    /* offer VIRTIO_BLK_F_WRITE_ZEROES */
-	uint32_t queue_size;  /* largest vring size accepted, power of 2, 2..32768 */
-	uint32_t idle_us;     /* busy-poll this long after the last request, then sleep */
+	bool writeback;	     /* initial write cache mode (guest may toggle via CONFIG_WCE) */
+	bool discard;	     /* offer VIRTIO_BLK_F_DISCARD (only where the backend supports it) */
+	bool write_zeroes;   /* offer VIRTIO_BLK_F_WRITE_ZEROES */
+	uint32_t queue_size; /* largest vring size accepted, power of 2, 2..32768 */
+	uint32_t idle_us;    /* busy-poll this long after the last request, then sleep */
 	char serial[HY_SERIAL_MAX];
 	unsigned nqueues;
 	struct hy_topo_queue queues[HY_MAX_QUEUES];

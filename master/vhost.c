@@ -14,10 +14,12 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shm/barrier.h"
 #include "shm/log.h"
+#include "shm/inflight.h"
 #include "worker/vring.h"
 
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
@@ -60,7 +62,8 @@ const char *hy_vhost_request_name(uint32_t request)
 uint64_t hy_vhost_protocol_features(void)
 {
 	return 1ull << HY_VU_PROTOCOL_F_MQ | 1ull << HY_VU_PROTOCOL_F_REPLY_ACK |
-	       1ull << HY_VU_PROTOCOL_F_CONFIG | 1ull << HY_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS;
+	       1ull << HY_VU_PROTOCOL_F_CONFIG | 1ull << HY_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS |
+	       1ull << HY_VU_PROTOCOL_F_INFLIGHT_SHMFD;
 }
 
 int hy_vhost_recv(int sock, struct hy_vu_msg *m, int *fds, unsigned *nfds)
@@ -130,11 +133,15 @@ err_proto:
 	return -EPROTO;
 }
 
-int hy_vhost_send(int sock, const struct hy_vu_msg *m)
+int hy_vhost_send(int sock, const struct hy_vu_msg *m, int fd)
 {
 	size_t len = HY_VU_HDR_SIZE + m->size;
 	ssize_t r;
 
+	if (fd >= 0) {
+		r = hy_chan_send(sock, &m->request, len, &fd, 1);
+		return (int)r;
+	}
 	do
 		r = send(sock, &m->request, len, MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);
@@ -411,6 +418,67 @@ static int set_vring_fd(struct hy_device *d, struct hy_vu_msg *m, int *fds, unsi
 	return 0;
 }
 
+/* GET_INFLIGHT_FD / SET_INFLIGHT_FD: vhost-user spec, "Inflight I/O tracking". */
+static int inflight_fd(struct hy_device *d, struct hy_vu_msg *m, int *fds, unsigned nfds,
+		       struct hy_vu_msg *reply)
+{
+	struct hy_vu_inflight *in = &m->payload.inflight;
+	bool get = m->request == HY_VU_GET_INFLIGHT_FD;
+	struct stat st;
+	int ret;
+
+	if (m->size < offsetof(struct hy_vu_inflight, padding) || m->size > sizeof(*in) ||
+	    nfds != (get ? 0u : 1u)) {
+		hy_log(ERR, 0, "device %s: %s with a %u-byte payload and %u fds", d->cfg->name,
+		       hy_vhost_request_name(m->request), m->size, nfds);
+		return -EPROTO;
+	}
+	if (!in->num_queues || in->num_queues > d->cfg->nqueues || !in->queue_size ||
+	    in->queue_size > d->cfg->queue_size) {
+		hy_log(ERR, 0,
+		       "device %s: %s for %u queues of %u; the device has %u queues of at most %u",
+		       d->cfg->name, hy_vhost_request_name(m->request), in->num_queues,
+		       in->queue_size, d->cfg->nqueues, d->cfg->queue_size);
+		return -EPROTO;
+	}
+	if (get) {
+		ret = hy_inflight_create(&d->inflight, in->num_queues, in->queue_size);
+		if (ret < 0) {
+			hy_log(ERR, ret, "device %s: cannot create the in-flight region",
+			       d->cfg->name);
+			return ret;
+		}
+		d->inflight.from_frontend = true;
+		reply->size = m->size;
+		reply->payload.inflight = *in;
+		reply->payload.inflight.mmap_size = d->inflight.mmap_size;
+		reply->payload.inflight.mmap_offset = 0;
+		d->reply_fd = d->inflight.fd;
+		return 1;
+	}
+	/* The region QEMU kept from our predecessor: check it is as large as it claims. */
+	if (in->mmap_size < (uint64_t)in->num_queues * hy_inflight_queue_size(in->queue_size) ||
+	    in->mmap_offset + in->mmap_size < in->mmap_offset || fstat(fds[0], &st) < 0 ||
+	    (uint64_t)st.st_size < in->mmap_offset + in->mmap_size) {
+		hy_log(ERR, 0,
+		       "device %s: SET_INFLIGHT_FD: a region of %llu bytes at %llu for %u queues of %u does not fit its fd",
+		       d->cfg->name, (unsigned long long)in->mmap_size,
+		       (unsigned long long)in->mmap_offset, in->num_queues, in->queue_size);
+		return -EPROTO;
+	}
+	hy_inflight_drop(&d->inflight);
+	d->inflight.fd = fds[0];
+	fds[0] = -1;
+	d->inflight.mmap_size = in->mmap_size;
+	d->inflight.mmap_offset = in->mmap_offset;
+	d->inflight.num_queues = in->num_queues;
+	d->inflight.queue_size = in->queue_size;
+	d->inflight.from_frontend = true;
+	hy_log(INFO, 0, "device %s: in-flight region from the frontend (%u queues of %u)",
+	       d->cfg->name, in->num_queues, in->queue_size);
+	return 0;
+}
+
 static void init_reply(const struct hy_vu_msg *m, struct hy_vu_msg *reply)
 {
 	reply->request = m->request;
@@ -582,6 +650,9 @@ static int dispatch(struct hy_device *d, struct hy_vu_msg *m, int *fds, unsigned
 		if (nfds)
 			return check_shape(d, m, m->size, nfds, 0);
 		return set_config(d, m);
+	case HY_VU_GET_INFLIGHT_FD:
+	case HY_VU_SET_INFLIGHT_FD:
+		return inflight_fd(d, m, fds, nfds, reply);
 	default:
 		hy_log_rl(WARN, 0, "device %s: request %u (%s) is not supported; refused",
 			  d->cfg->name, m->request, hy_vhost_request_name(m->request));
@@ -596,6 +667,7 @@ int hy_vhost_handle(struct hy_device *d, struct hy_vu_msg *m, int *fds, unsigned
 	int ret;
 
 	init_reply(m, reply);
+	d->reply_fd = -1;
 	if ((m->flags & HY_VU_FLAG_VERSION) != HY_VU_VERSION) {
 		hy_log(ERR, 0, "device %s: message version %u; only 1 exists", d->cfg->name,
 		       m->flags & HY_VU_FLAG_VERSION);

@@ -44,6 +44,7 @@ enum hy_vhost_request {
 #define HY_VU_PROTOCOL_F_MQ		     0
 #define HY_VU_PROTOCOL_F_REPLY_ACK	     3
 #define HY_VU_PROTOCOL_F_CONFIG		     9
+#define HY_VU_PROTOCOL_F_INFLIGHT_SHMFD	     12
 #define HY_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS 15
 
 #define HY_VU_VERSION	      0x1
@@ -93,6 +94,15 @@ struct hy_vu_config {
  * offset 4 so the payload sits 8-byte aligned at offset 16 while header and payload stay
  * contiguous: the message goes to and from the socket as the bytes from &request on.
  */
+/* VhostUserInflight: 20 bytes in the spec, 24 with QEMU's struct padding. */
+struct hy_vu_inflight {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
+	uint32_t padding;
+};
+
 struct hy_vu_msg {
 	uint32_t pad;
 	uint32_t request;
@@ -105,6 +115,7 @@ struct hy_vu_msg {
 		struct hy_vu_memory memory;
 		struct hy_vu_mem_single mem;
 		struct hy_vu_config config;
+		struct hy_vu_inflight inflight;
 		uint8_t raw[512];
 	} payload;
 };
@@ -119,7 +130,8 @@ _Static_assert(offsetof(struct hy_vu_msg, payload) == offsetof(struct hy_vu_msg,
  * @m: the message (request, flags, size and payload as received)
  * @fds: fds that came with it; this function takes ownership of all of them
  * @nfds: their number
- * @reply: filled when the message gets a reply
+ * @reply: filled when the message gets a reply; an fd that goes with it is left in
+ *         d->reply_fd (owned by the device, not to be closed by the caller)
  * Return: 1 when @reply must be sent, 0 when not, -EPROTO (or another -errno) when the frontend
  * broke the protocol: the caller marks the device broken and closes the connection.
  */
@@ -132,8 +144,11 @@ int hy_vhost_handle(struct hy_device *d, struct hy_vu_msg *m, int *fds, unsigned
  */
 int hy_vhost_recv(int sock, struct hy_vu_msg *m, int *fds, unsigned *nfds);
 
-/** hy_vhost_send() - write a reply. Return: 0 or -errno. */
-int hy_vhost_send(int sock, const struct hy_vu_msg *m);
+/**
+ * hy_vhost_send() - write a reply, with @fd attached when it is not -1 (GET_INFLIGHT_FD).
+ * Return: 0 or -errno.
+ */
+int hy_vhost_send(int sock, const struct hy_vu_msg *m, int fd);
 
 /** hy_vhost_request_name() - "SET_MEM_TABLE" and so on, for logs. */
 const char *hy_vhost_request_name(uint32_t request);

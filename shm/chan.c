@@ -71,8 +71,6 @@ int hy_chan_recv(int sock, void *msg, size_t len, int *fds, unsigned *nfds, int 
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	if (r == 0)
-		return -ECONNRESET;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -89,13 +87,14 @@ int hy_chan_recv(int sock, void *msg, size_t len, int *fds, unsigned *nfds, int 
 		}
 	}
 	*nfds = n;
-	if ((size_t)r != len || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+	if (r == 0 || (size_t)r != len || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		for (unsigned i = 0; i < n; i++) {
 			close(fds[i]);
 			fds[i] = -1;
 		}
 		*nfds = 0;
-		return -EPROTO;
+		/* 0 is end of file, or an empty datagram, which may have carried fds. */
+		return r == 0 ? -ECONNRESET : -EPROTO;
 	}
 	return 0;
 }

@@ -22,7 +22,7 @@ enum hy_cmd_type {
 	HY_CMD_MEM_SET = 1, /* replace the whole table: regions[0..nregions), one fd each */
 	HY_CMD_MEM_ADD,	    /* add regions[0], one fd */
 	HY_CMD_MEM_DEL,	    /* remove regions[0], no fd */
-	HY_CMD_VRING_START, /* vring + fds[0] = kick, fds[1] = call (-1 = none sent) */
+	HY_CMD_VRING_START, /* vring; fds: kick, then call if arg bit 0, then the inflight region */
 	HY_CMD_VRING_CALL,  /* replace the call eventfd: fds[0], or none for "no call fd" */
 	HY_CMD_VRING_STOP,  /* drain, stop; reply value = last_avail_idx */
 	HY_CMD_PIN,	    /* move to cpu (arg & 0xffffffff), NUMA node (arg >> 32) */
@@ -47,6 +47,17 @@ struct hy_chan_vring {
 	uint64_t avail_uva;
 	uint64_t used_uva;
 	uint64_t flags; /* SET_VRING_ADDR flags */
+	/*
+	 * In-flight tracking (shm/inflight.h): when inflight_map_size is non-zero, the last fd of
+	 * HY_CMD_VRING_START is the region; map inflight_map_size bytes from offset 0 of it and
+	 * find this queue's struct hy_inflight_queue at inflight_offset, with room for
+	 * inflight_capacity descriptors.
+	 */
+	uint64_t inflight_map_size;
+	uint64_t inflight_offset;
+	uint32_t inflight_capacity;
+	uint32_t pad2;
+	uint64_t prev_death_ns; /* CLOCK_MONOTONIC death of the worker this one replaces, or 0 */
 };
 
 struct hy_cmd {

@@ -53,7 +53,8 @@ struct hy_shm_queue {
 	uint16_t last_avail;
 	uint16_t used_idx;
 	uint32_t vring_num;
-	uint64_t started_ns; /* CLOCK_MONOTONIC when the worker came up */
+	uint64_t started_ns;  /* CLOCK_MONOTONIC when the worker came up */
+	uint64_t recovery_ns; /* predecessor's death to this worker's first completion */
 
 	alignas(HY_CACHELINE) struct hy_shm_stats stats;
 };

@@ -39,8 +39,7 @@ static int region_check(const struct hy_mem *mem, const struct hy_chan_region *d
 	/* The last byte of a region must be addressable: "end" stays representable. */
 	if (d->size > UINT64_MAX - d->gpa || d->size > UINT64_MAX - d->uva ||
 	    d->size > UINT64_MAX - d->mmap_offset || d->mmap_offset + d->size > SIZE_MAX) {
-		hy_log(WARN, 0,
-		       "region gpa 0x%llx uva 0x%llx offset 0x%llx + %llu bytes overflows",
+		hy_log(WARN, 0, "region gpa 0x%llx uva 0x%llx offset 0x%llx + %llu bytes overflows",
 		       (unsigned long long)d->gpa, (unsigned long long)d->uva,
 		       (unsigned long long)d->mmap_offset, (unsigned long long)d->size);
 		return -EINVAL;
@@ -121,8 +120,8 @@ int hy_mem_add(struct hy_mem *mem, const struct hy_chan_region *desc, int fd)
 	r->host = (uint8_t *)base + desc->mmap_offset;
 	mem->nregions++;
 	hy_log(DEBUG, 0, "region %u: gpa 0x%llx uva 0x%llx %llu bytes at %p", mem->nregions - 1,
-	       (unsigned long long)r->gpa, (unsigned long long)r->uva,
-	       (unsigned long long)r->size, (void *)r->host);
+	       (unsigned long long)r->gpa, (unsigned long long)r->uva, (unsigned long long)r->size,
+	       (void *)r->host);
 	return 0;
 }
 

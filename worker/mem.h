@@ -18,13 +18,13 @@
 #define HY_MEM_MAX_REGIONS HY_CHAN_MAX_REGIONS
 
 struct hy_mem_region {
-	uint64_t gpa;         /* guest physical address of the first byte */
-	uint64_t size;        /* bytes */
-	uint64_t uva;         /* frontend (QEMU) virtual address of the first byte */
+	uint64_t gpa;	      /* guest physical address of the first byte */
+	uint64_t size;	      /* bytes */
+	uint64_t uva;	      /* frontend (QEMU) virtual address of the first byte */
 	uint64_t mmap_offset; /* offset of the first byte in the fd */
-	uint8_t *host;        /* our pointer to the first byte (map_base + mmap_offset) */
-	void *map_base;       /* what mmap() returned */
-	size_t map_len;       /* what was passed to mmap() */
+	uint8_t *host;	      /* our pointer to the first byte (map_base + mmap_offset) */
+	void *map_base;	      /* what mmap() returned */
+	size_t map_len;	      /* what was passed to mmap() */
 };
 
 struct hy_mem {

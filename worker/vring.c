@@ -18,6 +18,7 @@
 #include "worker/vring.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,7 +36,8 @@
 /* virtio 1.2, 2.7.5.3: an indirect table is an array of 16-byte descriptors. */
 #define DESC_SIZE sizeof(struct hy_vring_desc)
 _Static_assert(sizeof(struct hy_vring_desc) == 16, "virtio 1.2, 2.7.5: descriptors are 16 bytes");
-_Static_assert(sizeof(struct hy_vring_used_elem) == 8, "virtio 1.2, 2.7.8: used elements are 8 bytes");
+_Static_assert(sizeof(struct hy_vring_used_elem) == 8,
+	       "virtio 1.2, 2.7.8: used elements are 8 bytes");
 
 /* virtio 1.2, 2.7.6: used_event follows avail->ring[num]. */
 static inline uint16_t *used_event_ptr(const struct hy_vring *vr)
@@ -60,10 +62,11 @@ static inline bool need_event(uint16_t event, uint16_t new, uint16_t old)
 
 /*
  * Where the walk stands: the table it reads (the ring's own descriptor table or an indirect one),
- * the index of the descriptor in hand, and what has been collected so far.
+ * and the index of the descriptor in hand.
  */
 struct walk {
-	const struct hy_vring_desc *table; /* readable in place; NULL: copy entries from table_gpa */
+	/* Read in place; NULL when the entries are copied one by one from table_gpa. */
+	const struct hy_vring_desc *table;
 	uint64_t table_gpa;
 	uint32_t max; /* entries in the current table */
 	uint32_t idx; /* current descriptor, < max */
@@ -85,7 +88,7 @@ static int copy_from_guest(struct hy_mem *mem, void *dst, uint64_t gpa, uint64_t
 	while (len) {
 		const void *p = hy_mem_gpa_partial(mem, gpa, len, &got);
 
-		if (!p)
+		if (!p || !got)
 			return -EFAULT;
 		memcpy(out, p, got);
 		out += got;
@@ -101,7 +104,7 @@ static bool guest_range_ok(struct hy_mem *mem, uint64_t gpa, uint64_t len)
 	uint64_t got;
 
 	while (len) {
-		if (!hy_mem_gpa_partial(mem, gpa, len, &got))
+		if (!hy_mem_gpa_partial(mem, gpa, len, &got) || !got)
 			return false;
 		gpa += got;
 		len -= got;
@@ -183,7 +186,8 @@ static int map_buffer(struct hy_mem *mem, struct hy_chain *c, unsigned *niov, ui
 	do {
 		void *p = hy_mem_gpa_partial(mem, addr, len, &got);
 
-		if (unlikely(!p))
+		/* !got cannot happen with a sane table; it would make this loop spin. */
+		if (unlikely(!p || !got))
 			return -EFAULT;
 		if (unlikely(*niov == HY_CHAIN_MAX_IOV))
 			return -E2BIG;
@@ -310,13 +314,14 @@ fail:
  * hy_vring_flush() just before each used->idx it publishes. Why the driver then never kicks
  * (once it sees that value: a kick it already decided on still comes): say it read
  * avail_event = L - 1 after reading used->idx = U. Its virtio_rmb() after reading used->idx
- * orders the two reads and our release store of used->idx orders the two writes, so the value
- * was written no earlier than U was published, when L >= U held (we never use more chains than
- * we popped). It owns num descriptors and has back only those used before U, so its batch
- * [old, new) ends at new <= U + num <= L + num; we popped only what it had published, so
- * old >= L. [old, new) therefore lies in [L, L + num), num <= 32768 indices, and L - 1 is the
- * index the driver would reach last, 65535 entries past L. Any value outside the window works
- * (last_avail + 0x8000 does too, as num <= 0x8000); this one leaves the widest margin.
+ * orders the two reads and our release store of used->idx orders the two writes, so it sees the
+ * value we wrote just before publishing U, or a later one; either was written when
+ * last_avail = L >= U (we never use more chains than we popped). It owns num descriptors and
+ * has back only those used before U, so its batch [old, new) ends at new <= U + num <= L + num;
+ * we popped only what it had published, so old >= L. [old, new) therefore lies in
+ * [L, L + num), at most 32768 indices, and L - 1 is the index the driver would reach last,
+ * 65535 entries past L. Any value outside the window works (last_avail + 0x8000 does too, as
+ * num <= 0x8000); this one leaves the widest margin.
  */
 static void kicks_write(struct hy_vring *vr, bool want)
 {
@@ -362,7 +367,8 @@ int hy_vring_init(struct hy_vring *vr, struct hy_mem *mem, const struct hy_chan_
 	}
 	if (cfg->desc_uva % DESC_ALIGN || cfg->avail_uva % AVAIL_ALIGN ||
 	    cfg->used_uva % USED_ALIGN) {
-		hy_log(WARN, 0, "ring addresses desc 0x%llx avail 0x%llx used 0x%llx are misaligned",
+		hy_log(WARN, 0,
+		       "ring addresses desc 0x%llx avail 0x%llx used 0x%llx are misaligned",
 		       (unsigned long long)cfg->desc_uva, (unsigned long long)cfg->avail_uva,
 		       (unsigned long long)cfg->used_uva);
 		return -EINVAL;
@@ -372,12 +378,11 @@ int hy_vring_init(struct hy_vring *vr, struct hy_mem *mem, const struct hy_chan_
 	avail = hy_mem_uva(mem, cfg->avail_uva, 6 + 2 * (uint64_t)num);
 	used = hy_mem_uva(mem, cfg->used_uva, 6 + 8 * (uint64_t)num);
 	if (!desc || !avail || !used) {
-		hy_log(WARN, 0,
-		       "ring of %u: %s at 0x%llx is not inside one guest memory region", num,
-		       !desc ? "descriptor table" : !avail ? "avail ring" : "used ring",
-		       (unsigned long long)(!desc ? cfg->desc_uva
-					  : !avail ? cfg->avail_uva
-						   : cfg->used_uva));
+		const char *what = !desc ? "descriptor table" : !avail ? "avail ring" : "used ring";
+		uint64_t where = !desc ? cfg->desc_uva : !avail ? cfg->avail_uva : cfg->used_uva;
+
+		hy_log(WARN, 0, "ring of %u: %s at 0x%llx is not inside one guest memory region",
+		       num, what, (unsigned long long)where);
 		return -EINVAL;
 	}
 	/* The frontend chooses mmap_offset; our view must be aligned for single-copy atomicity. */
@@ -451,6 +456,16 @@ int hy_vring_pop(struct hy_vring *vr, struct hy_chain *chain)
 		vr->broken = true;
 		return -EIO;
 	}
+	/*
+	 * vhost-user spec, in-flight tracking: record the order and mark the head before taking the
+	 * next, so a worker killed at any instant leaves last_avail == used->idx + heads in flight.
+	 * Only this process writes the region while it lives: program order is what a successor
+	 * sees, so a compiler-level release is all the ordering needed.
+	 */
+	if (vr->inflight) {
+		hy_store_relaxed(&vr->inflight->desc[head].counter, vr->inflight_counter++);
+		hy_store_release(&vr->inflight->desc[head].inflight, (uint8_t)1);
+	}
 	vr->last_avail++;
 	/* Kicks wanted: avail_event follows what we consumed (see kicks_write()). */
 	if (vr->event_idx && vr->kicks_enabled)
@@ -483,6 +498,12 @@ uint16_t hy_vring_avail_pending(struct hy_vring *vr)
 void hy_vring_push(struct hy_vring *vr, uint16_t head, uint32_t len)
 {
 	struct hy_vring_used_elem *e = &vr->used->ring[vr->used_idx & (vr->num - 1)];
+
+	/* In-flight tracking, steps 1-3 of "supplying used buffers": link head into the batch. */
+	if (vr->inflight) {
+		hy_store_relaxed(&vr->inflight->desc[head].next, vr->inflight->last_batch_head);
+		hy_store_release(&vr->inflight->last_batch_head, head);
+	}
 
 	/* 2.7.8.2: len is set before used->idx moves; flush's release store orders both. */
 	hy_store_relaxed(&e->id, (uint32_t)head);
@@ -519,13 +540,35 @@ static int signal_call(struct hy_vring *vr)
  * that publishes anything. Without it, unless avail->flags has VRING_AVAIL_F_NO_INTERRUPT.
  * Return: 1 if it signalled, 0 if not.
  */
+/*
+ * In-flight tracking, steps 5 and 6 of "supplying used buffers", once used->idx is published:
+ * the batch's heads are no longer in flight, then used_idx records that the batch is done. A
+ * worker killed between the two leaves used_idx behind used->idx, which tells its successor to
+ * clear the batch list again (hy_vring_inflight_attach()).
+ */
+static void inflight_batch_done(struct hy_vring *vr, uint16_t new)
+{
+	struct hy_inflight_queue *inf = vr->inflight;
+	uint16_t n = (uint16_t)(new - inf->used_idx), h = inf->last_batch_head;
+
+	for (uint16_t k = 0; k < n && h < vr->num; k++) {
+		hy_store_relaxed(&inf->desc[h].inflight, (uint8_t)0);
+		h = inf->desc[h].next;
+	}
+	hy_store_release(&inf->used_idx, new);
+}
+
 int hy_vring_flush(struct hy_vring *vr)
 {
 	uint16_t new = vr->used_idx, old;
 	bool notify;
 
-	if (hy_load_relaxed(&vr->used->idx) == new)
+	if (hy_load_relaxed(&vr->used->idx) == new) {
+		/* Only a guest that wrote our used->idx gets here with a batch pending. */
+		if (vr->inflight && vr->inflight->used_idx != new)
+			inflight_batch_done(vr, new);
 		return 0;
+	}
 	/* Kicks unwanted: keep avail_event behind every window the driver can reach with the
 	 * used->idx published below (proof at kicks_write()). */
 	if (vr->event_idx && !vr->kicks_enabled)
@@ -535,6 +578,8 @@ int hy_vring_flush(struct hy_vring *vr)
 	 * virtqueue_get_buf_ctx_split(): the used elements (and avail_event) written before this
 	 * store are visible to a driver that sees the new idx. */
 	hy_store_release(&vr->used->idx, new);
+	if (vr->inflight)
+		inflight_batch_done(vr, new);
 	/* Pairs with the driver's virtio_mb() between writing used_event (or clearing
 	 * NO_INTERRUPT) and re-reading used->idx in virtqueue_enable_cb_delayed_split() /
 	 * virtqueue_poll(): either it sees our used->idx, or we see its used_event/flags. */
@@ -561,6 +606,91 @@ int hy_vring_flush(struct hy_vring *vr)
  * A hint: a kick already under way still arrives. With EVENT_IDX hy_vring_flush() keeps
  * avail_event out of the driver's reach while kicks stay disabled.
  */
+int hy_vring_walk(struct hy_vring *vr, uint16_t head, struct hy_chain *chain)
+{
+	if (head >= vr->num)
+		return -EINVAL;
+	chain->head = head;
+	return walk_chain(vr, chain, head);
+}
+
+struct resubmit_entry {
+	uint64_t counter;
+	uint16_t head;
+};
+
+static int by_counter(const void *a, const void *b)
+{
+	const struct resubmit_entry *x = a, *y = b;
+
+	return x->counter < y->counter ? -1 : x->counter > y->counter;
+}
+
+int hy_vring_inflight_attach(struct hy_vring *vr, struct hy_inflight_queue *inf, uint32_t capacity,
+			     uint16_t **resubmit)
+{
+	uint16_t used = hy_load_relaxed(&vr->used->idx), inuse = 0;
+	struct resubmit_entry *list;
+	uint16_t *heads;
+
+	*resubmit = NULL;
+	if (capacity < vr->num)
+		return -EINVAL;
+	if (inf->version != HY_INFLIGHT_VERSION || inf->desc_num != vr->num) {
+		/* A region nobody used for this ring yet: nothing is in flight. */
+		memset(inf->desc, 0, sizeof(inf->desc[0]) * vr->num);
+		inf->features = 0;
+		inf->desc_num = (uint16_t)vr->num;
+		inf->last_batch_head = 0;
+		inf->used_idx = used;
+		hy_store_release(&inf->version, (uint16_t)HY_INFLIGHT_VERSION);
+		vr->inflight = inf;
+		vr->inflight_counter = 0;
+		return 0;
+	}
+	/* "When reconnecting", step 1: the last batch was published but not recorded. */
+	if (inf->used_idx != used) {
+		uint16_t n = (uint16_t)(used - inf->used_idx), h = inf->last_batch_head;
+
+		hy_log(DEBUG, 0, "in-flight region: last batch of %u was published, not recorded",
+		       n);
+		for (uint16_t k = 0; k < n && k < vr->num && h < vr->num; k++) {
+			inf->desc[h].inflight = 0;
+			h = inf->desc[h].next;
+		}
+		hy_store_release(&inf->used_idx, used);
+	}
+	for (uint32_t i = 0; i < vr->num; i++)
+		inuse += inf->desc[i].inflight ? 1 : 0;
+	vr->inflight = inf;
+	vr->last_avail = (uint16_t)(used + inuse);
+	vr->inflight_counter = 0;
+	if (!inuse)
+		return 0;
+	/* Step 2: resubmit in the order the heads were taken. */
+	list = malloc(sizeof(*list) * inuse);
+	heads = malloc(sizeof(*heads) * inuse);
+	if (!list || !heads) {
+		free(list);
+		free(heads);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0, n = 0; i < vr->num; i++) {
+		if (!inf->desc[i].inflight)
+			continue;
+		list[n].counter = inf->desc[i].counter;
+		list[n++].head = (uint16_t)i;
+		if (inf->desc[i].counter >= vr->inflight_counter)
+			vr->inflight_counter = inf->desc[i].counter + 1;
+	}
+	qsort(list, inuse, sizeof(*list), by_counter);
+	for (uint16_t i = 0; i < inuse; i++)
+		heads[i] = list[i].head;
+	free(list);
+	*resubmit = heads;
+	return inuse;
+}
+
 void hy_vring_kicks_disable(struct hy_vring *vr)
 {
 	vr->kicks_enabled = false;

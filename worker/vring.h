@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 
 #include "shm/chan.h"
+#include "shm/inflight.h"
 #include "worker/mem.h"
 
 #define HY_VRING_MAX_NUM 32768 /* virtio 1.2, 2.7: Queue Size is at most 32768 */
@@ -33,8 +34,8 @@ struct hy_vring_desc {
 	uint16_t flags;
 	uint16_t next;
 };
-#define HY_VRING_DESC_F_NEXT     1
-#define HY_VRING_DESC_F_WRITE    2
+#define HY_VRING_DESC_F_NEXT	 1
+#define HY_VRING_DESC_F_WRITE	 2
 #define HY_VRING_DESC_F_INDIRECT 4
 
 struct hy_vring_avail {
@@ -58,13 +59,13 @@ struct hy_vring_used {
 
 #define HY_VIRTIO_RING_F_INDIRECT_DESC 28
 #define HY_VIRTIO_RING_F_EVENT_IDX     29
-#define HY_VIRTIO_F_VERSION_1          32
+#define HY_VIRTIO_F_VERSION_1	       32
 
 /* One descriptor chain, flattened to host iovecs. */
 struct hy_chain {
-	uint16_t head;   /* id to hand back in the used ring */
-	uint16_t n_out;  /* iov[0, n_out): device-readable */
-	uint16_t n_in;   /* iov[n_out, n_out + n_in): device-writable */
+	uint16_t head;	  /* id to hand back in the used ring */
+	uint16_t n_out;	  /* iov[0, n_out): device-readable */
+	uint16_t n_in;	  /* iov[n_out, n_out + n_in): device-writable */
 	uint32_t out_len; /* bytes in the readable part */
 	uint32_t in_len;  /* bytes in the writable part */
 	struct iovec iov[HY_CHAIN_MAX_IOV];
@@ -80,12 +81,14 @@ struct hy_vring {
 	struct hy_vring_desc *desc;
 	struct hy_vring_avail *avail;
 	struct hy_vring_used *used;
-	uint16_t last_avail; /* next avail ring slot to read */
-	uint16_t used_idx;   /* our shadow of used->idx, published by hy_vring_flush() */
+	uint16_t last_avail;	 /* next avail ring slot to read */
+	uint16_t used_idx;	 /* our shadow of used->idx, published by hy_vring_flush() */
 	uint16_t signalled_used; /* used->idx at the last call signal (EVENT_IDX) */
 	bool signalled_valid;
 	int kick_fd;
-	int call_fd; /* -1 when the frontend gave none */
+	int call_fd;			    /* -1 when the frontend gave none */
+	struct hy_inflight_queue *inflight; /* vhost-user in-flight tracking, or NULL */
+	uint64_t inflight_counter;	    /* next DescStateSplit.counter */
 };
 
 /**
@@ -125,7 +128,8 @@ int hy_vring_init(struct hy_vring *vr, struct hy_mem *mem, const struct hy_chan_
  */
 int hy_vring_pop(struct hy_vring *vr, struct hy_chain *chain);
 
-/** hy_vring_avail_pending() - number of chains the guest has made available and we have not popped. */
+/** hy_vring_avail_pending() - number of chains the guest has made available and we have not popped.
+ */
 uint16_t hy_vring_avail_pending(struct hy_vring *vr);
 
 /**
@@ -142,6 +146,32 @@ void hy_vring_push(struct hy_vring *vr, uint16_t head, uint32_t len);
  * Return: 1 if it signalled, 0 if not.
  */
 int hy_vring_flush(struct hy_vring *vr);
+
+/**
+ * hy_vring_inflight_attach() - track this ring in a vhost-user in-flight region (vhost-user spec,
+ * "Inflight I/O tracking", split virtqueues) and recover what a previous owner left in flight.
+ * @vr: a ring just set up by hy_vring_init()
+ * @inf: this queue's QueueRegionSplit in the shared region
+ * @capacity: descriptors the region has room for
+ * @resubmit: set to a malloc'd array of the heads to run again, in the order they were taken
+ *            from the avail ring (counter order), or NULL when there are none
+ *
+ * A fresh region (version 0, or sized for another ring) is initialised. A used one is recovered:
+ * if its used_idx lags used->idx the last batch was published but not yet recorded, so the
+ * batch list from last_batch_head is cleared (the whole list, not just its head: SPDK #3766);
+ * every head still marked in flight is to be resubmitted, and last_avail becomes
+ * used->idx + (heads in flight), whatever SET_VRING_BASE said.
+ * Return: the number of heads in *@resubmit, or -EINVAL when @capacity is below the ring size.
+ */
+int hy_vring_inflight_attach(struct hy_vring *vr, struct hy_inflight_queue *inf, uint32_t capacity,
+			     uint16_t **resubmit);
+
+/**
+ * hy_vring_walk() - flatten the chain at @head again (for resubmission), with the validation of
+ * hy_vring_pop(), without touching the avail ring.
+ * Return: 1, or -EINVAL / -E2BIG for a malformed chain.
+ */
+int hy_vring_walk(struct hy_vring *vr, uint16_t head, struct hy_chain *chain);
 
 /**
  * hy_vring_kicks_disable() - tell the driver not to kick while we poll (VRING_USED_F_NO_NOTIFY,

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "shm/barrier.h"
@@ -45,7 +46,11 @@ struct worker {
 	int epfd;
 	int be_efd;
 	uint32_t cmd_seen;
-	unsigned pushed; /* used entries not yet published */
+	unsigned pushed;    /* used entries not yet published */
+	void *inflight_map; /* the in-flight region, whole */
+	size_t inflight_len;
+	uint64_t recover_from_ns; /* predecessor's death, until our first completion */
+	unsigned resubmitted;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -55,25 +60,40 @@ static void on_term(int sig)
 	stop_requested = 1;
 }
 
+/*
+ * Loaded once, in the master before it forks: every worker inherits it, so a respawn does not
+ * pay for a topology discovery before it can serve the guest again.
+ */
+static hwloc_topology_t topology;
+
+int hy_worker_topology_load(void)
+{
+	if (topology)
+		return 0;
+	if (hwloc_topology_init(&topology) < 0)
+		return -ENOMEM;
+	if (hwloc_topology_load(topology) < 0) {
+		int ret = -errno;
+
+		hwloc_topology_destroy(topology);
+		topology = NULL;
+		return ret;
+	}
+	return 0;
+}
+
 int hy_worker_pin(int cpu, int numa)
 {
-	hwloc_topology_t topo;
 	hwloc_bitmap_t set;
-	int ret = 0;
+	int ret = hy_worker_topology_load();
 
-	if (hwloc_topology_init(&topo) < 0)
-		return -ENOMEM;
-	if (hwloc_topology_load(topo) < 0) {
-		ret = -errno;
-		goto out_topo;
-	}
+	if (ret < 0)
+		return ret;
 	set = hwloc_bitmap_alloc();
-	if (!set) {
-		ret = -ENOMEM;
-		goto out_topo;
-	}
+	if (!set)
+		return -ENOMEM;
 	hwloc_bitmap_only(set, (unsigned)cpu);
-	if (hwloc_set_cpubind(topo, set, HWLOC_CPUBIND_PROCESS) < 0) {
+	if (hwloc_set_cpubind(topology, set, HWLOC_CPUBIND_PROCESS) < 0) {
 		ret = -errno;
 		hy_log(ERR, ret, "cannot pin to cpu %d", cpu);
 	}
@@ -85,8 +105,6 @@ int hy_worker_pin(int cpu, int numa)
 		numa_set_membind(nodes);
 		numa_bitmask_free(nodes);
 	}
-out_topo:
-	hwloc_topology_destroy(topo);
 	return ret;
 }
 
@@ -124,6 +142,15 @@ static void publish(struct worker *w)
 	if (hy_vring_flush(&w->vr))
 		w->sq->stats.signals++;
 	hy_store_relaxed(&w->sq->used_idx, w->vr.used_idx);
+	if (w->recover_from_ns) {
+		uint64_t ns = hy_now_ns() - w->recover_from_ns;
+
+		hy_store_relaxed(&w->sq->recovery_ns, ns);
+		hy_log(INFO, 0,
+		       "queue %u recovered: first completion %.3f ms after the previous worker died, %u requests resubmitted",
+		       w->a->qidx, (double)ns / 1e6, w->resubmitted);
+		w->recover_from_ns = 0;
+	}
 }
 
 static void set_state(struct worker *w, enum hy_queue_state s)
@@ -231,6 +258,10 @@ static void vring_stop(struct worker *w)
 	if (w->vr.call_fd >= 0)
 		close(w->vr.call_fd);
 	w->vr.kick_fd = w->vr.call_fd = -1;
+	w->vr.inflight = NULL;
+	if (w->inflight_map)
+		munmap(w->inflight_map, w->inflight_len);
+	w->inflight_map = NULL;
 	w->running = false;
 	set_state(w, HY_Q_IDLE);
 }
@@ -261,7 +292,65 @@ static int alloc_reqs(struct worker *w, uint32_t num)
 	return 0;
 }
 
-static int vring_start(struct worker *w, const struct hy_chan_vring *cfg, int kick, int call)
+/* Map the in-flight region and take over what a dead predecessor left in it. */
+static int inflight_start(struct worker *w, const struct hy_chan_vring *cfg, int fd)
+{
+	size_t need = cfg->inflight_offset + sizeof(struct hy_inflight_queue) +
+		      sizeof(struct hy_inflight_desc) * (size_t)cfg->num;
+	uint16_t *heads;
+	int n;
+
+	if (cfg->inflight_capacity < cfg->num || need > cfg->inflight_map_size ||
+	    cfg->inflight_offset % 8) {
+		hy_log(ERR, 0,
+		       "queue %u: in-flight region of %llu bytes has no room for a ring of %u at %llu",
+		       w->a->qidx, (unsigned long long)cfg->inflight_map_size, cfg->num,
+		       (unsigned long long)cfg->inflight_offset);
+		return -EINVAL;
+	}
+	w->inflight_map =
+		mmap(NULL, cfg->inflight_map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (w->inflight_map == MAP_FAILED) {
+		int ret = -errno;
+
+		w->inflight_map = NULL;
+		hy_log(ERR, ret, "queue %u: mmap() of the %llu-byte in-flight region failed",
+		       w->a->qidx, (unsigned long long)cfg->inflight_map_size);
+		return ret;
+	}
+	w->inflight_len = cfg->inflight_map_size;
+	n = hy_vring_inflight_attach(
+		&w->vr,
+		(struct hy_inflight_queue *)((uint8_t *)w->inflight_map + cfg->inflight_offset),
+		cfg->inflight_capacity, &heads);
+	if (n < 0)
+		return n;
+	/* Run again, in their original order, the requests the previous worker had in flight. */
+	for (int i = 0; i < n; i++) {
+		struct hy_req *r = &w->reqs[w->free_slots[--w->nfree]];
+
+		if (hy_vring_walk(&w->vr, heads[i], &r->chain) < 0) {
+			w->sq->stats.bad_chains++;
+			hy_vring_push(&w->vr, heads[i], 0);
+			w->pushed++;
+			w->free_slots[w->nfree++] = r->slot;
+			continue;
+		}
+		if (hy_blk_start(&w->blk, r))
+			complete(w, r);
+	}
+	free(heads);
+	w->resubmitted = (unsigned)n;
+	if (n) {
+		hy_log(INFO, 0, "queue %u: resubmitting %d requests that were in flight",
+		       w->a->qidx, n);
+		w->be.ops->flush(&w->be);
+	}
+	return 0;
+}
+
+static int vring_start(struct worker *w, const struct hy_chan_vring *cfg, int kick, int call,
+		       int inflight_fd)
 {
 	int ret;
 
@@ -283,8 +372,18 @@ static int vring_start(struct worker *w, const struct hy_chan_vring *cfg, int ki
 	}
 	w->cfg = *cfg;
 	w->running = true;
+	w->recover_from_ns = cfg->prev_death_ns;
+	w->resubmitted = 0;
 	epoll_set(w, EPOLL_CTL_ADD, kick, TAG_KICK);
+	if (inflight_fd >= 0) {
+		ret = inflight_start(w, cfg, inflight_fd);
+		if (ret < 0) {
+			vring_stop(w);
+			return ret;
+		}
+	}
 	hy_vring_kicks_disable(&w->vr);
+	publish(w);
 	w->sq->vring_num = cfg->num;
 	hy_store_relaxed(&w->sq->last_avail, w->vr.last_avail);
 	hy_store_relaxed(&w->sq->used_idx, w->vr.used_idx);
@@ -301,10 +400,16 @@ static int vring_remap(struct worker *w)
 	int kick = w->vr.kick_fd, call = w->vr.call_fd;
 	int ret;
 
+	struct hy_inflight_queue *inflight = w->vr.inflight;
+	uint64_t counter = w->vr.inflight_counter;
+
 	if (!w->running)
 		return 0;
 	cfg.last_avail = w->vr.last_avail;
 	ret = hy_vring_init(&w->vr, &w->mem, &cfg, kick, call);
+	/* The in-flight region is not guest memory: it carries over as it is. */
+	w->vr.inflight = inflight;
+	w->vr.inflight_counter = counter;
 	if (ret < 0) {
 		/*
 		 * Nothing is in flight (the caller drained) and the ring's memory is gone: let go
@@ -358,19 +463,28 @@ static int handle_cmd(struct worker *w, struct hy_cmd *c, int *fds, unsigned nfd
 		if (!ret)
 			ret = vring_remap(w);
 		break;
-	case HY_CMD_VRING_START:
-		/* fds[0] is the kick eventfd; fds[1] the call eventfd when arg bit 0 says so. */
-		if (nfds != 1 + (c->arg & 1)) {
+	case HY_CMD_VRING_START: {
+		/* Kick eventfd, call eventfd when arg bit 0 says so, in-flight region when sized.
+		 */
+		unsigned want = 1 + (c->arg & 1) + (c->vring.inflight_map_size ? 1 : 0);
+		int inflight_fd = c->vring.inflight_map_size ? fds[want - 1] : -1;
+
+		if (nfds != want) {
 			ret = -EINVAL;
 			break;
 		}
-		ret = vring_start(w, &c->vring, fds[0], (c->arg & 1) ? fds[1] : -1);
+		ret = vring_start(w, &c->vring, fds[0], (c->arg & 1) ? fds[1] : -1, inflight_fd);
+		if (inflight_fd >= 0)
+			close(inflight_fd); /* mapped, or not wanted */
 		if (!ret) {
-			/* The vring owns the fds now. */
+			/* The vring owns the kick and call fds now. */
 			reply(w, c->seq, 0, 0);
 			return 0;
 		}
+		if (inflight_fd >= 0)
+			fds[want - 1] = -1;
 		break;
+	}
 	case HY_CMD_VRING_CALL:
 		if (w->vr.call_fd >= 0)
 			close(w->vr.call_fd);
@@ -494,6 +608,9 @@ int hy_worker_run(const struct hy_worker_args *a)
 	ret = hy_worker_pin(a->cpu, a->numa);
 	if (ret < 0)
 		return 1;
+	/* Requests the previous worker had at its backend died with it (they come back through the
+	 * in-flight region); the counters of work done carry on. */
+	w.sq->stats.inflight = 0;
 	hy_store_relaxed(&w.sq->cpu, a->cpu);
 	hy_store_relaxed(&w.sq->numa, a->numa);
 	ret = setup(&w);

@@ -33,6 +33,12 @@ struct hy_worker_args {
 int hy_worker_run(const struct hy_worker_args *args);
 
 /**
+ * hy_worker_topology_load() - read the machine's topology for later pinning; the master calls it
+ * before forking so that workers inherit it. Return: 0 or -errno.
+ */
+int hy_worker_topology_load(void);
+
+/**
  * hy_worker_pin() - bind the calling process to @cpu (hwloc) and its memory to @numa (libnuma).
  * Return: 0 or -errno.
  */

@@ -23,13 +23,16 @@
 
 #include "master/device.h"
 #include "master/vhost.h"
+#include "shm/inflight.h"
 #include "shm/log.h"
 
 #define F_PROTOCOL_FEATURES (1ull << 30)
 #define ACK		    (HY_VU_VERSION | HY_VU_FLAG_NEED_REPLY)
-#define PROTO_ALL                                                                                  \
+/* What QEMU's vhost-user-blk needs; Hydra may offer more (PROTO_ALL). */
+#define PROTO_QEMU                                                                                 \
 	(1ull << HY_VU_PROTOCOL_F_MQ | 1ull << HY_VU_PROTOCOL_F_REPLY_ACK |                        \
 	 1ull << HY_VU_PROTOCOL_F_CONFIG | 1ull << HY_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS)
+#define PROTO_ALL   hy_vhost_protocol_features()
 #define MEM_SIZE(n) ((uint32_t)(offsetof(struct hy_vu_memory, regions) + (n)*32u))
 #define CFG_HDR	    ((uint32_t)offsetof(struct hy_vu_config, payload))
 #define CAPACITY    (1ull << 30)
@@ -301,6 +304,7 @@ Test(vhost, qemu_sequence)
 
 	cr_assert_eq(send_empty(HY_VU_GET_PROTOCOL_FEATURES, HY_VU_VERSION), 1);
 	assert_reply_u64(HY_VU_GET_PROTOCOL_FEATURES, PROTO_ALL);
+	cr_assert_eq(reply.payload.u64 & PROTO_QEMU, PROTO_QEMU);
 	cr_assert_eq(send_u64(HY_VU_SET_PROTOCOL_FEATURES, HY_VU_VERSION, PROTO_ALL), 0);
 	cr_assert_eq(dev.protocol_features, PROTO_ALL);
 
@@ -634,15 +638,8 @@ Test(vhost, broken_device_refuses_everything)
 
 Test(vhost, unknown_requests_are_refused_not_fatal)
 {
-	static const uint32_t reqs[] = {0,
-					HY_VU_SET_LOG_BASE,
-					HY_VU_SET_LOG_FD,
-					19,
-					HY_VU_GET_INFLIGHT_FD,
-					HY_VU_SET_INFLIGHT_FD,
-					39,
-					1000,
-					0xffffffffu};
+	static const uint32_t reqs[] = {0,    HY_VU_SET_LOG_BASE, HY_VU_SET_LOG_FD, 19, 39,
+					1000, 0xffffffffu};
 
 	negotiate_reply_ack();
 	for (unsigned i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
@@ -964,10 +961,13 @@ Test(vhost, set_protocol_features_never_offered)
 	static const uint64_t bad[] = {1ull << 1,  1ull << 2,  1ull << 4,  1ull << 10,
 				       1ull << 12, 1ull << 16, 1ull << 63, ~0ull};
 
-	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (!(bad[i] & ~PROTO_ALL))
+			continue; /* offered by now */
 		cr_assert_eq(
 			send_u64(HY_VU_SET_PROTOCOL_FEATURES, HY_VU_VERSION, PROTO_ALL | bad[i]),
 			-EPROTO, "bits 0x%llx", (unsigned long long)bad[i]);
+	}
 	cr_assert_eq(dev.protocol_features, 0);
 	cr_assert_eq(send_u64(HY_VU_SET_PROTOCOL_FEATURES, HY_VU_VERSION,
 			      1ull << HY_VU_PROTOCOL_F_REPLY_ACK),
@@ -1182,6 +1182,150 @@ Test(vhost, reset_owner_forgets_everything)
 	cr_assert_not(dev.owner);
 	cr_assert_eq(dev.protocol_features, 0);
 	cr_assert_eq(count_fds(), base_fds);
+}
+
+/* ---- in-flight tracking (vhost-user spec, "Inflight I/O tracking") ----------------------- */
+
+#define INFLIGHT_SIZE ((uint32_t)sizeof(struct hy_vu_inflight))
+
+static int send_inflight(uint32_t request, uint32_t size, uint64_t mmap_size, uint64_t offset,
+			 uint16_t nq, uint16_t qs, int *fds, unsigned nfds)
+{
+	prep(request, HY_VU_VERSION, size);
+	msg.payload.inflight.mmap_size = mmap_size;
+	msg.payload.inflight.mmap_offset = offset;
+	msg.payload.inflight.num_queues = nq;
+	msg.payload.inflight.queue_size = qs;
+	return run(fds, nfds);
+}
+
+static off_t fd_size(int fd)
+{
+	struct stat sb;
+
+	cr_assert_eq(fstat(fd, &sb), 0);
+	return sb.st_size;
+}
+
+Test(vhost, get_inflight_fd)
+{
+	uint64_t want = 2 * hy_inflight_queue_size(256);
+	int first;
+
+	cr_assert(PROTO_ALL & 1ull << HY_VU_PROTOCOL_F_INFLIGHT_SHMFD);
+	cr_assert_eq(send_inflight(HY_VU_GET_INFLIGHT_FD, INFLIGHT_SIZE, 0, 0, 2, 256, NULL, 0), 1);
+	cr_assert_eq(reply.request, HY_VU_GET_INFLIGHT_FD);
+	cr_assert_eq(reply.flags, HY_VU_VERSION | HY_VU_FLAG_REPLY);
+	cr_assert_eq(reply.size, INFLIGHT_SIZE);
+	cr_assert_eq(reply.payload.inflight.mmap_size, want);
+	cr_assert_eq(reply.payload.inflight.mmap_offset, 0);
+	cr_assert_eq(reply.payload.inflight.num_queues, 2);
+	cr_assert_eq(reply.payload.inflight.queue_size, 256);
+	cr_assert(is_open(dev.reply_fd), "the reply carries the region");
+	cr_assert_eq(dev.reply_fd, dev.inflight.fd, "owned by the device, not by the caller");
+	cr_assert_geq((uint64_t)fd_size(dev.reply_fd), want);
+	first = dev.inflight.fd;
+
+	/* The spec's 20-byte form, and a second request that replaces the first region. */
+	cr_assert_eq(send_inflight(HY_VU_GET_INFLIGHT_FD, 20, 0, 0, 1, 128, NULL, 0), 1);
+	cr_assert_eq(reply.size, 20);
+	cr_assert_eq(reply.payload.inflight.mmap_size, hy_inflight_queue_size(128));
+	cr_assert(is_open(dev.inflight.fd));
+	if (dev.inflight.fd != first)
+		cr_assert_not(is_open(first), "the old region is closed");
+
+	/* A message without a reply fd does not leave the last one there. */
+	cr_assert_eq(send_empty(HY_VU_GET_QUEUE_NUM, HY_VU_VERSION), 1);
+	cr_assert_eq(dev.reply_fd, -1);
+	assert_no_leak();
+}
+
+Test(vhost, get_inflight_fd_rejections)
+{
+	int fd = new_efd(), fds[1] = {fd};
+
+	cr_assert_eq(send_inflight(HY_VU_GET_INFLIGHT_FD, INFLIGHT_SIZE, 0, 0, 2, 256, fds, 1),
+		     -EPROTO, "GET carries no fd");
+	cr_assert_not(is_open(fd));
+	cr_assert_eq(send_inflight(HY_VU_GET_INFLIGHT_FD, 16, 0, 0, 2, 256, NULL, 0), -EPROTO);
+	cr_assert_eq(send_inflight(HY_VU_GET_INFLIGHT_FD, 19, 0, 0, 2, 256, NULL, 0), -EPROTO);
+	cr_assert_eq(send_inflight(HY_VU_GET_INFLIGHT_FD, 25, 0, 0, 2, 256, NULL, 0), -EPROTO);
+	cr_assert_eq(send_inflight(HY_VU_GET_INFLIGHT_FD, 0, 0, 0, 2, 256, NULL, 0), -EPROTO);
+	cr_assert_eq(send_inflight(HY_VU_GET_INFLIGHT_FD, INFLIGHT_SIZE, 0, 0, 0, 256, NULL, 0),
+		     -EPROTO, "no queues");
+	cr_assert_eq(send_inflight(HY_VU_GET_INFLIGHT_FD, INFLIGHT_SIZE, 0, 0, 3, 256, NULL, 0),
+		     -EPROTO, "more queues than the device has");
+	cr_assert_eq(send_inflight(HY_VU_GET_INFLIGHT_FD, INFLIGHT_SIZE, 0, 0, 2, 0, NULL, 0),
+		     -EPROTO);
+	cr_assert_eq(send_inflight(HY_VU_GET_INFLIGHT_FD, INFLIGHT_SIZE, 0, 0, 2, 512, NULL, 0),
+		     -EPROTO, "larger queues than queue_size");
+	cr_assert_eq(
+		send_inflight(HY_VU_GET_INFLIGHT_FD, INFLIGHT_SIZE, 0, 0, 0xffff, 0xffff, NULL, 0),
+		-EPROTO);
+	cr_assert_eq(dev.inflight.fd, -1);
+	assert_no_leak();
+}
+
+Test(vhost, set_inflight_fd)
+{
+	uint64_t need = 2 * hy_inflight_queue_size(256);
+	int fd = new_memfd(need + 4096), fds[1] = {fd};
+
+	cr_assert_eq(
+		send_inflight(HY_VU_SET_INFLIGHT_FD, INFLIGHT_SIZE, need, 4096, 2, 256, fds, 1), 0);
+	cr_assert_eq(dev.inflight.fd, fd, "the frontend's region is kept");
+	cr_assert(is_open(fd));
+	cr_assert_eq(dev.inflight.mmap_size, need);
+	cr_assert_eq(dev.inflight.mmap_offset, 4096);
+	cr_assert(dev.inflight.from_frontend);
+	assert_no_leak();
+	cr_assert_not(is_open(fd), "a reset drops it");
+}
+
+Test(vhost, set_inflight_fd_rejections)
+{
+	uint64_t need = 2 * hy_inflight_queue_size(256);
+	int fd, fds[2], keep = new_memfd(need), kfds[1] = {keep};
+
+	cr_assert_eq(send_inflight(HY_VU_SET_INFLIGHT_FD, INFLIGHT_SIZE, need, 0, 2, 256, kfds, 1),
+		     0);
+
+	fds[0] = fd = new_memfd(need - 1);
+	cr_assert_eq(send_inflight(HY_VU_SET_INFLIGHT_FD, INFLIGHT_SIZE, need, 0, 2, 256, fds, 1),
+		     -EPROTO, "the fd is smaller than the region");
+	cr_assert_not(is_open(fd));
+	fds[0] = fd = new_memfd(need);
+	cr_assert_eq(send_inflight(HY_VU_SET_INFLIGHT_FD, INFLIGHT_SIZE, need, 1, 2, 256, fds, 1),
+		     -EPROTO, "the offset pushes it past the end");
+	cr_assert_not(is_open(fd));
+	fds[0] = fd = new_memfd(need);
+	cr_assert_eq(
+		send_inflight(HY_VU_SET_INFLIGHT_FD, INFLIGHT_SIZE, need - 64, 0, 2, 256, fds, 1),
+		-EPROTO, "the region is too small for its queues");
+	cr_assert_not(is_open(fd));
+	fds[0] = fd = new_memfd(need);
+	cr_assert_eq(send_inflight(HY_VU_SET_INFLIGHT_FD, INFLIGHT_SIZE, need, ~0ull - 8, 2, 256,
+				   fds, 1),
+		     -EPROTO, "offset + size wraps");
+	cr_assert_not(is_open(fd));
+	fds[0] = fd = new_memfd(need);
+	cr_assert_eq(send_inflight(HY_VU_SET_INFLIGHT_FD, INFLIGHT_SIZE, need, 0, 3, 256, fds, 1),
+		     -EPROTO);
+	cr_assert_not(is_open(fd));
+	fds[0] = fd = new_efd();
+	cr_assert_eq(send_inflight(HY_VU_SET_INFLIGHT_FD, INFLIGHT_SIZE, need, 0, 2, 256, fds, 1),
+		     -EPROTO, "an eventfd has no size");
+	cr_assert_not(is_open(fd));
+	cr_assert_eq(send_inflight(HY_VU_SET_INFLIGHT_FD, INFLIGHT_SIZE, need, 0, 2, 256, NULL, 0),
+		     -EPROTO, "no fd");
+	fds[0] = fd = new_memfd(need);
+	fds[1] = new_efd();
+	cr_assert_eq(send_inflight(HY_VU_SET_INFLIGHT_FD, INFLIGHT_SIZE, need, 0, 2, 256, fds, 2),
+		     -EPROTO, "two fds");
+	cr_assert_not(is_open(fd));
+	cr_assert_eq(dev.inflight.fd, keep, "refused regions change nothing");
+	cr_assert(is_open(keep));
+	assert_no_leak();
 }
 
 /* ---- the socket -------------------------------------------------------------------------- */
@@ -1431,17 +1575,54 @@ Test(vhost_sock, send_reply)
 	r.flags = HY_VU_VERSION | HY_VU_FLAG_REPLY;
 	r.size = 8;
 	r.payload.u64 = 0x1122334455667788ull;
-	cr_assert_eq(hy_vhost_send(sv[1], &r), 0);
+	cr_assert_eq(hy_vhost_send(sv[1], &r, -1), 0);
 	cr_assert_eq(read(sv[0], buf, sizeof(buf)), 20);
 	cr_assert_eq(memcmp(buf, wire(&r), 20), 0);
 	cr_assert_eq(((uint32_t *)buf)[0], HY_VU_GET_FEATURES);
 	cr_assert_eq(((uint32_t *)buf)[2], 8);
 
 	r.size = 0;
-	cr_assert_eq(hy_vhost_send(sv[1], &r), 0);
+	cr_assert_eq(hy_vhost_send(sv[1], &r, -1), 0);
 	cr_assert_eq(read(sv[0], buf, sizeof(buf)), 12);
 	close(sv[0]);
-	cr_assert_eq(hy_vhost_send(sv[1], &r), -EPIPE, "no SIGPIPE, an error");
+	cr_assert_eq(hy_vhost_send(sv[1], &r, -1), -EPIPE, "no SIGPIPE, an error");
+	close(sv[1]);
+}
+
+/* GET_INFLIGHT_FD's reply carries the region's fd. */
+Test(vhost_sock, send_reply_with_fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	uint8_t buf[64];
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf)};
+	struct hy_vu_msg r = {0};
+	struct cmsghdr *c;
+	int sv[2], fd = new_memfd(4096), got;
+
+	socketpair_stream(sv);
+	r.request = HY_VU_GET_INFLIGHT_FD;
+	r.flags = HY_VU_VERSION | HY_VU_FLAG_REPLY;
+	r.size = sizeof(struct hy_vu_inflight);
+	r.payload.inflight.mmap_size = 4096;
+	cr_assert_eq(hy_vhost_send(sv[1], &r, fd), 0);
+	cr_assert(is_open(fd), "the sender keeps its fd");
+	cr_assert_eq(recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC), HY_VU_HDR_SIZE + (ssize_t)r.size);
+	cr_assert_eq(memcmp(buf, wire(&r), HY_VU_HDR_SIZE + r.size), 0);
+	c = CMSG_FIRSTHDR(&mh);
+	cr_assert_not_null(c);
+	cr_assert_eq(c->cmsg_type, SCM_RIGHTS);
+	memcpy(&got, CMSG_DATA(c), sizeof(int));
+	cr_assert(same_file(got, fd));
+	close(got);
+	close(fd);
+	close(sv[0]);
 	close(sv[1]);
 }
 
@@ -1460,7 +1641,7 @@ Test(vhost_sock, round_trip, .init = setup, .fini = teardown)
 	raw_send(sv[0], wire(&out), HY_VU_HDR_SIZE, NULL, 0);
 	cr_assert_eq(hy_vhost_recv(sv[1], &in, rfds, &n), 0);
 	cr_assert_eq(hy_vhost_handle(&dev, &in, rfds, n, &reply), 1);
-	cr_assert_eq(hy_vhost_send(sv[1], &reply), 0);
+	cr_assert_eq(hy_vhost_send(sv[1], &reply, dev.reply_fd), 0);
 	cr_assert_eq(read(sv[0], buf, sizeof(buf)), 20);
 	memcpy(&v, buf + 12, 8);
 	cr_assert_eq(v, hy_device_features(&dev));

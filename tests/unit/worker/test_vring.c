@@ -27,7 +27,7 @@
 #include "worker/mem.h"
 #include "worker/vring.h"
 
-#define R2_GPA    0x100000000ull
+#define R2_GPA	  0x100000000ull
 #define FILE_SIZE 0x120000ull
 
 static const struct hy_chan_region regions[] = {
@@ -41,7 +41,7 @@ static const struct hy_chan_region regions[] = {
 #define DESC_GPA  0x1000ull
 #define AVAIL_GPA 0x2000ull
 #define USED_GPA  0x3000ull
-#define BUF_GPA   0x4000ull
+#define BUF_GPA	  0x4000ull
 
 #define F_INDIRECT  (1ull << HY_VIRTIO_RING_F_INDIRECT_DESC)
 #define F_EVENT_IDX (1ull << HY_VIRTIO_RING_F_EVENT_IDX)
@@ -251,6 +251,10 @@ Test(vring, init_takes_state_from_config_and_used_ring)
 	drv.used->idx = 1234;
 	drv.used->flags = HY_VRING_USED_F_NO_NOTIFY;
 	cr_assert_eq(hy_vring_init(&vr, &mem, &cfg, 7, 9), 0);
+	/* 2.7.10: with EVENT_IDX "The device MUST set flags to 0"; avail_event asks for kicks. */
+	cr_assert_eq(drv.used->flags, 0);
+	drv.num = 256;
+	cr_assert_eq(avail_event(), 1000);
 	cr_assert_eq(vr.num, 256);
 	cr_assert_eq((void *)vr.desc, host(DESC_GPA));
 	cr_assert_eq((void *)vr.avail, host(AVAIL_GPA));
@@ -269,7 +273,8 @@ Test(vring, init_takes_state_from_config_and_used_ring)
 	cr_assert_eq(hy_vring_init(&vr, &mem, &cfg, -1, -1), 0);
 	cr_assert(!vr.event_idx);
 	cr_assert(!vr.indirect);
-	/* Kicks start enabled, and the used ring says so even if a previous worker disabled them. */
+	/* Kicks start enabled, and the used ring says so even if a previous worker disabled them.
+	 */
 	cr_assert_eq(drv.used->flags & HY_VRING_USED_F_NO_NOTIFY, 0);
 }
 
@@ -280,8 +285,7 @@ Test(vring, init_rejects_bad_sizes_alignment_and_addresses)
 
 	for (unsigned i = 0; i < sizeof(bad_num) / sizeof(bad_num[0]); i++) {
 		cfg = ring_cfg(bad_num[i], 0, 0);
-		cr_assert_eq(hy_vring_init(&vr, &mem, &cfg, -1, -1), -EINVAL, "num %u",
-			     bad_num[i]);
+		cr_assert_eq(hy_vring_init(&vr, &mem, &cfg, -1, -1), -EINVAL, "num %u", bad_num[i]);
 	}
 	/* virtio 1.2, 2.7: desc 16, avail 2, used 4. */
 	cfg = ring_cfg(8, 0, 0);
@@ -329,6 +333,22 @@ Test(vring, init_rejects_rings_misaligned_in_our_mapping)
 
 	cr_assert_eq(hy_mem_add(&mem, &r, memfd), 0);
 	cr_assert_eq(hy_vring_init(&vr, &mem, &cfg, -1, -1), -EINVAL);
+}
+
+Test(vring, init_checks_alignment_in_both_address_spaces)
+{
+	/* A region whose mmap_offset is odd: an odd uva there is an even host address. */
+	struct hy_chan_region r = {
+		.gpa = 0x40000000, .size = 0x8000, .uva = 0x7f5500000000, .mmap_offset = 1};
+	struct hy_chan_vring cfg = ring_cfg(8, 0, 0);
+
+	cr_assert_eq(hy_mem_add(&mem, &r, memfd), 0);
+	cfg.avail_uva = r.uva + 0x2001; /* misaligned for the frontend, aligned for us */
+	cr_assert_eq(hy_vring_init(&vr, &mem, &cfg, -1, -1), -EINVAL);
+	cfg.avail_uva = r.uva + 0x2000; /* the other way round */
+	cr_assert_eq(hy_vring_init(&vr, &mem, &cfg, -1, -1), -EINVAL);
+	cfg.avail_uva = uva(AVAIL_GPA);
+	cr_assert_eq(hy_vring_init(&vr, &mem, &cfg, -1, -1), 0);
 }
 
 Test(vring, pop_on_an_empty_ring_returns_0)
@@ -571,8 +591,8 @@ Test(vring, max_iovecs_is_accepted)
 
 	ring_init(8, F_INDIRECT, 0);
 	for (uint32_t i = 0; i < HY_CHAIN_MAX_IOV; i++)
-		ind(t, i, R2_GPA + 0x40000 + 2 * i, 1,
-		    i + 1 < HY_CHAIN_MAX_IOV ? NEXT : 0, (uint16_t)(i + 1));
+		ind(t, i, R2_GPA + 0x40000 + 2 * i, 1, i + 1 < HY_CHAIN_MAX_IOV ? NEXT : 0,
+		    (uint16_t)(i + 1));
 	desc(0, t, 16 * HY_CHAIN_MAX_IOV, IND, 0);
 	publish(0);
 	cr_assert_eq(hy_vring_pop(&vr, &chain), 1);
@@ -662,6 +682,22 @@ Test(vring, self_loop_of_zero_length_descriptor)
 	desc(5, 0, 0, NEXT, 5);
 	publish(5);
 	expect_bad_chain(-EINVAL, 5);
+}
+
+Test(vring, loop_is_caught_at_num_steps_before_iovecs_run_out)
+{
+	/* A ring of 128 where every buffer straddles R0/R1 (2 iovecs) and the chain loops:
+	 * 128 steps take 256 of the 258 iovecs, step 129 must fail as a loop, not as -E2BIG. */
+	struct hy_chan_vring cfg = ring_cfg(128, 0, 0);
+
+	ring_init(8, 0, 0);
+	cr_assert_eq(hy_vring_init(&vr, &mem, &cfg, -1, -1), 0);
+	drv.num = 128;
+	for (uint16_t i = 0; i < 128; i++)
+		desc(i, 0xffff, 2, NEXT, (uint16_t)((i + 1) % 128));
+	publish(0);
+	cr_assert_eq(hy_vring_pop(&vr, &chain), -EINVAL);
+	cr_assert(!vr.broken);
 }
 
 Test(vring, loop_in_indirect_chain)
@@ -858,8 +894,8 @@ Test(vring, avail_idx_more_than_num_ahead_breaks_the_ring)
 	/* Exactly num ahead is a full ring, which is fine. */
 	cr_assert_eq(hy_vring_avail_pending(&vr), 8);
 	cr_assert_eq(hy_vring_pop(&vr, &chain), 1);
-	/* Now 8 more on top of the 7 still pending: 15 > 8. */
-	drv.avail_idx = (uint16_t)(drv.avail_idx + 8);
+	/* Two more on top of the 7 still pending: 9 > 8. */
+	drv.avail_idx = (uint16_t)(drv.avail_idx + 2);
 	drv.avail->idx = drv.avail_idx;
 	cr_assert_eq(hy_vring_pop(&vr, &chain), -EIO);
 	cr_assert(vr.broken);
@@ -984,8 +1020,8 @@ Test(vring, event_idx_across_the_16_bit_wrap)
 	*used_event() = 65534;
 	hy_vring_push(&vr, 0, 0);
 	cr_assert_eq(hy_vring_flush(&vr), 1); /* first flush */
-	*used_event() = 0;                    /* entry at index 0, after the wrap */
-	hy_vring_push(&vr, 1, 0);             /* 65535 */
+	*used_event() = 0;		      /* entry at index 0, after the wrap */
+	hy_vring_push(&vr, 1, 0);	      /* 65535 */
 	cr_assert_eq(hy_vring_flush(&vr), 0);
 	hy_vring_push(&vr, 2, 0); /* 0 */
 	hy_vring_push(&vr, 3, 0); /* 1 */

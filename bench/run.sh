@@ -1,0 +1,198 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# usage: bench/run.sh [--duration S] [--ramp S] [--idle S] [--out DIR] [--no-deps]
+#
+# Hydra against qemu-storage-daemon, side by side, in one run, with hydra-bench driving both:
+#
+#   backends   Hydra null            vs  qsd null-co (read-zeroes=on)
+#              Hydra uring on tmpfs  vs  qsd file, aio=io_uring, cache.direct=off, on tmpfs
+#   matrix     4k randread QD1, QD32, QD128 on 1 and 2 queues; 4k randwrite QD32;
+#              128k sequential read QD8; plus 4k randread QD1 busy-polling (null only)
+#   idle       each daemon with a connected, idle frontend (2 queues) for --idle seconds
+#   floor      bench/pingpong: a cache line bounced between cpu 0 and cpu 1
+#
+# Writes bench/results/<date>.md (the table), <date>.json (every raw hydra-bench result, the
+# floor, the machine) and <date>.png (gnuplot: IOPS per backend core and p99 latency).
+# Needs a Debian 12 machine with 2 or more cpus; installs what it needs (tools/deps.sh --test).
+# Takes about 4 minutes with the defaults (each point: 1 s ramp + 4 s measured).
+#
+# Placement (2 cores): Hydra's workers run queue 0 on cpu 0 and queue 1 on cpu 1 (topology);
+# qemu-storage-daemon (one event-loop thread, no iothread) is pinned to cpu 0, where Hydra's
+# queue 0 is. hydra-bench's queue threads go on the other core: queue 0 on cpu 1, queue 1 on
+# cpu 0. With 1 queue the backend and the frontend have a core each; with 2 queues each core
+# carries one frontend thread and backend work, for both daemons alike.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+duration=4 ramp=1 idle=10 out=$root/bench/results deps=1
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--duration) duration=$2; shift 2 ;;
+	--ramp) ramp=$2; shift 2 ;;
+	--idle) idle=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--no-deps) deps=0; shift ;;
+	*) sed -n '4,5p' "$0" | sed 's/^# //' >&2; exit 2 ;;
+	esac
+done
+
+[[ $deps -eq 1 ]] && "$root/tools/deps.sh" --test
+if [[ $(nproc) -lt 2 ]]; then
+	echo "bench: needs at least 2 cpus (this machine has $(nproc))" >&2
+	exit 2
+fi
+
+build=$root/build-release
+echo "bench: building (Release) in $build" >&2
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DHY_TESTS=OFF >/dev/null
+make -C "$build" -j"$(nproc)" hydra hydractl hydra-bench pingpong >/dev/null
+
+QSD=${QSD:-qemu-storage-daemon}
+work=$(mktemp -d /tmp/hydra-bench.XXXXXX)
+himg=/dev/shm/hydra-bench.$$.hydra.img
+qimg=/dev/shm/hydra-bench.$$.qsd.img
+hydra_pid= qsd_pid=
+cleanup() {
+	[[ -n $hydra_pid ]] && kill -TERM "$hydra_pid" 2>/dev/null && wait "$hydra_pid" 2>/dev/null
+	[[ -n $qsd_pid ]] && kill -TERM "$qsd_pid" 2>/dev/null && wait "$qsd_pid" 2>/dev/null
+	rm -f "$himg" "$qimg"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_sock() { # socket pid what
+	for _ in $(seq 100); do
+		[[ -S $1 ]] && return 0
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "bench: $3 did not come up; its log:" >&2
+	cat "$work/$3.log" >&2
+	exit 1
+}
+
+# The same 256 MiB on tmpfs for both, allocated up front so neither pays for page allocation.
+fallocate -l 256M "$himg"
+fallocate -l 256M "$qimg"
+
+cat >"$work/topology.yaml" <<EOT
+hydra:
+  socket_dir: $work
+  log_level: warn
+devices:
+  - name: null
+    backend: { type: null, size: 1GiB }
+    queues:
+      - { cpu: 0 }
+      - { cpu: 1 }
+  - name: file
+    backend: { type: uring, path: $himg, size: 256MiB }
+    queues:
+      - { cpu: 0 }
+      - { cpu: 1 }
+EOT
+"$build/hydra" --topology "$work/topology.yaml" >"$work/hydra.log" 2>&1 &
+hydra_pid=$!
+wait_sock "$work/status.sock" $hydra_pid hydra
+wait_sock "$work/file.sock" $hydra_pid hydra
+
+# One daemon serving both exports, as Hydra does; its single event loop pinned to cpu 0.
+taskset -c 0 "$QSD" \
+	--blockdev driver=null-co,node-name=qnull,size=1073741824,read-zeroes=on \
+	--blockdev "driver=file,filename=$qimg,node-name=qfile,aio=io_uring,cache.direct=off" \
+	--export "type=vhost-user-blk,id=enull,node-name=qnull,addr.type=unix,addr.path=$work/qsd-null.sock,writable=on,num-queues=2" \
+	--export "type=vhost-user-blk,id=efile,node-name=qfile,addr.type=unix,addr.path=$work/qsd-file.sock,writable=on,num-queues=2" \
+	>"$work/qsd.log" 2>&1 &
+qsd_pid=$!
+wait_sock "$work/qsd-null.sock" $qsd_pid qsd
+wait_sock "$work/qsd-file.sock" $qsd_pid qsd
+
+raw=$work/runs.jsonl
+: >"$raw"
+bench=$build/hydra-bench
+
+# point NAME BACKEND(null|file) ARGS...: the same run against Hydra, then qsd.
+point() {
+	local name=$1 be=$2
+	shift 2
+	local q=1 cpus=1
+	[[ " $* " == *" -q 2 "* ]] && cpus=1,0
+	echo "bench: $name ($be)" >&2
+	for daemon in hydra qsd; do
+		local sock pidarg
+		if [[ $daemon == hydra ]]; then
+			sock=$work/$be.sock pidarg=(--hydra-status "$work/status.sock")
+		else
+			sock=$work/qsd-$be.sock pidarg=(--backend-pid "$qsd_pid")
+		fi
+		if ! "$bench" -s "$sock" "${pidarg[@]}" --cpus $cpus --ramp "$ramp" \
+			-t "$duration" --json --progress never --io-timeout 10000 \
+			--label "$daemon|$be|$name" "$@" >>"$raw" 2>"$work/err"; then
+			echo "bench: $name on $daemon failed:" >&2
+			cat "$work/err" >&2
+			exit 1
+		fi
+	done
+}
+
+# The floor first, while nothing else runs.
+echo "bench: cache-line ping-pong between cpu 0 and cpu 1" >&2
+"$build/pingpong" --cpus 0,1 --duration 0.5 --trials 5 --json >"$work/pingpong.json"
+
+for be in null file; do
+	point "4k randread QD1, 1 queue" $be -w randread -b 4k -d 1 -q 1
+	point "4k randread QD32, 1 queue" $be -w randread -b 4k -d 32 -q 1
+	point "4k randread QD128, 1 queue" $be -w randread -b 4k -d 128 -q 1
+	point "4k randread QD1, 2 queues" $be -w randread -b 4k -d 1 -q 2
+	point "4k randread QD32, 2 queues" $be -w randread -b 4k -d 32 -q 2
+	point "4k randread QD128, 2 queues" $be -w randread -b 4k -d 128 -q 2
+	point "4k randwrite QD32, 1 queue" $be -w randwrite -b 4k -d 32 -q 1
+	point "128k read QD8, 1 queue" $be -w read -b 128k -d 8 -q 1
+done
+point "4k randread QD1, 1 queue, busy-poll" null -w randread -b 4k -d 1 -q 1 --poll
+
+# Idle cost: connected, both queues up, one read each, then nothing for $idle seconds.
+for daemon in hydra qsd; do
+	echo "bench: idle $daemon for ${idle}s" >&2
+	if [[ $daemon == hydra ]]; then
+		args=(-s "$work/null.sock" --hydra-status "$work/status.sock")
+	else
+		args=(-s "$work/qsd-null.sock" --backend-pid "$qsd_pid")
+	fi
+	"$bench" "${args[@]}" -w idle -q 2 --ramp 2 -t "$idle" --json --progress never \
+		--label "$daemon|null|idle" >>"$raw"
+done
+
+if grep -qE 'killed by signal|exited with code|core dumped' "$work/hydra.log"; then
+	echo "bench: a hydra worker died during the run:" >&2
+	cat "$work/hydra.log" >&2
+	exit 1
+fi
+
+date=$(date +%F)
+mkdir -p "$out"
+machine=$(python3 - "$build" "$QSD" <<'PY'
+import json, os, platform, subprocess, sys
+def sh(*a):
+    try:
+        return subprocess.run(a, capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:
+        return ""
+model = ""
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        model = line.split(":", 1)[1].strip(); break
+print(json.dumps({
+    "nproc": os.cpu_count(), "kernel": platform.release(), "cpu_model": model,
+    "loadavg_at_end": open("/proc/loadavg").read().split()[:3],
+    "qsd_version": sh(sys.argv[2], "--version").splitlines()[0] if sh(sys.argv[2], "--version") else "",
+    "hydra_commit": sh("git", "-C", os.path.dirname(sys.argv[1]), "rev-parse", "--short", "HEAD"),
+    "date": sh("date", "-Is"),
+}))
+PY
+)
+python3 "$root/bench/report.py" --runs "$raw" --pingpong "$work/pingpong.json" \
+	--machine "$machine" --duration "$duration" --ramp "$ramp" --idle "$idle" \
+	--out "$out/$date"
+echo "bench: wrote $out/$date.md, $out/$date.json, $out/$date.png" >&2
