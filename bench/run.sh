@@ -112,11 +112,38 @@ raw=$work/runs.jsonl
 : >"$raw"
 bench=$build/hydra-bench
 
+# Other work on the machine skews every figure: measure how much CPU others take, before the run
+# (2 s sample) and during it (all cpu time minus hydra's, qsd's and hydra-bench's).
+stat_busy() { # busy and total ticks of all cpus
+	awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat
+}
+# OWN = ticks of hydra (master, workers), qsd and this shell's finished children (hydra-bench,
+# pingpong). Not in a subshell: bash's `times` reports the calling shell's children.
+own_ticks() {
+	local t=0 p
+	for p in $("$build/hydractl" -s "$work/status.sock" status --json |
+		grep -o '"pid": [0-9]*' | grep -o '[0-9]*$') $qsd_pid; do
+		[[ -r /proc/$p/stat ]] && t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+	done
+	OWN=$(times | tail -1 | awk -v t=$t -v hz="$(getconf CLK_TCK)" '{
+		s = 0
+		for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] }
+		printf "%d", t + s * hz }')
+}
+read -r b0 t0 < <(stat_busy)
+sleep 2
+read -r b1 t1 < <(stat_busy)
+others_before=$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v n="$(nproc)" 'BEGIN{printf "%.2f", t ? b / t * n : 0}')
+echo "bench: other work before the run: $others_before cores busy" >&2
+read -r rb0 rt0 < <(stat_busy)
+own_ticks
+own0=$OWN
+
 # point NAME BACKEND(null|file) ARGS...: the same run against Hydra, then qsd.
 point() {
 	local name=$1 be=$2
 	shift 2
-	local q=1 cpus=1
+	local cpus=1
 	[[ " $* " == *" -q 2 "* ]] && cpus=1,0
 	echo "bench: $name ($be)" >&2
 	for daemon in hydra qsd; do
@@ -164,6 +191,13 @@ for daemon in hydra qsd; do
 		--label "$daemon|null|idle" >>"$raw"
 done
 
+read -r rb1 rt1 < <(stat_busy)
+own_ticks
+own1=$OWN
+others_during=$(awk -v b=$((rb1 - rb0)) -v o=$((own1 - own0)) -v t=$((rt1 - rt0)) -v n="$(nproc)" \
+	'BEGIN{x = t ? (b - o) / t * n : 0; printf "%.2f", x < 0 ? 0 : x}')
+echo "bench: other work during the run: $others_during cores busy on average" >&2
+
 if grep -qE 'killed by signal|exited with code|core dumped' "$work/hydra.log"; then
 	echo "bench: a hydra worker died during the run:" >&2
 	cat "$work/hydra.log" >&2
@@ -172,7 +206,7 @@ fi
 
 date=$(date +%F)
 mkdir -p "$out"
-machine=$(python3 - "$build" "$QSD" <<'PY'
+machine=$(python3 - "$build" "$QSD" "$others_before" "$others_during" <<'PY'
 import json, os, platform, subprocess, sys
 def sh(*a):
     try:
@@ -189,6 +223,7 @@ print(json.dumps({
     "qsd_version": sh(sys.argv[2], "--version").splitlines()[0] if sh(sys.argv[2], "--version") else "",
     "hydra_commit": sh("git", "-C", os.path.dirname(sys.argv[1]), "rev-parse", "--short", "HEAD"),
     "date": sh("date", "-Is"),
+    "others_busy_cores_before": float(sys.argv[3]), "others_busy_cores_during": float(sys.argv[4]),
 }))
 PY
 )

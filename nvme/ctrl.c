@@ -12,6 +12,7 @@
 #define HY_LOG_COMPONENT "nvme"
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -109,8 +110,11 @@ static int ctrl_wait_csts(struct hy_nvme_ctrl *ctrl, uint32_t mask, uint32_t wan
 	}
 }
 
-/* CC.EN = 0 and CSTS.RDY = 0: the controller is idle and has forgotten every queue. */
-static int ctrl_disable(struct hy_nvme_ctrl *ctrl)
+/*
+ * CC.EN = 0 and CSTS.RDY = 0: the controller is idle and has forgotten every queue. @settle: first
+ * let an enable in progress finish, as one should before a reset; not worth it on the way out.
+ */
+static int ctrl_disable(struct hy_nvme_ctrl *ctrl, bool settle)
 {
 	uint32_t cc = reg_read32(ctrl, HY_NVME_REG_CC);
 	uint32_t csts = reg_read32(ctrl, HY_NVME_REG_CSTS);
@@ -121,7 +125,7 @@ static int ctrl_disable(struct hy_nvme_ctrl *ctrl)
 		 * after setting it is undefined; let a pending enable finish first (bounded, and
 		 * carried on regardless, since disabling is the way out of any state).
 		 */
-		if (!(csts & (HY_NVME_CSTS_RDY | HY_NVME_CSTS_CFS)))
+		if (settle && !(csts & (HY_NVME_CSTS_RDY | HY_NVME_CSTS_CFS)))
 			(void)ctrl_wait_csts(ctrl, HY_NVME_CSTS_RDY, HY_NVME_CSTS_RDY,
 					     ctrl->ready_timeout_ms, true, "CSTS.RDY = 1 before reset");
 		reg_write32(ctrl, HY_NVME_REG_CC, cc & ~(HY_NVME_CC_EN | HY_NVME_CC_SHN_MASK));
@@ -141,13 +145,13 @@ static int ctrl_start(struct hy_nvme_ctrl *ctrl)
 	uint32_t cc;
 	int ret;
 
-	ret = ctrl_disable(ctrl);
+	ret = ctrl_disable(ctrl, true);
 	if (ret == -ETIMEDOUT && ctrl->dma->function_reset) {
 		hy_log(WARN, 0, "%s: controller ignores CC.EN = 0; resetting the PCI function",
 		       ctrl->name);
 		ret = ctrl->dma->function_reset(ctrl->dma_priv);
 		if (!ret)
-			ret = ctrl_disable(ctrl);
+			ret = ctrl_disable(ctrl, false);
 	}
 	if (ret)
 		return ret;
@@ -155,7 +159,9 @@ static int ctrl_start(struct hy_nvme_ctrl *ctrl)
 	/* The controller is idle: whatever the admin queue still had in flight is over. */
 	hy_nvme_qpair_reset(&ctrl->adminq, -ECANCELED);
 	hy_nvme_qpair_fini(&ctrl->adminq);
-	hy_nvme_qpair_layout(depth, HY_NVME_PAGE_SIZE, &l);
+	ret = hy_nvme_qpair_layout(depth, HY_NVME_PAGE_SIZE, &l);
+	if (ret)
+		return ret;
 	memset(&qcfg, 0, sizeof(qcfg));
 	qcfg.bar0 = ctrl->bar0;
 	qcfg.dstrd = HY_NVME_CAP_DSTRD(ctrl->cap);
@@ -396,29 +402,33 @@ int hy_nvme_ctrl_identify_ns(struct hy_nvme_ctrl *ctrl, uint32_t nsid, struct hy
 
 int hy_nvme_ctrl_active_ns(struct hy_nvme_ctrl *ctrl, uint32_t *nsids, unsigned max)
 {
-	static uint32_t list[HY_NVME_NSID_LIST_MAX]; /* 4 KiB: not on the stack */
+	uint32_t *list = malloc(HY_NVME_IDENTIFY_SIZE); /* 4 KiB: not on the stack */
 	uint32_t start = 0;
 	unsigned n = 0;
+	int ret = 0;
 
+	if (!list)
+		return -ENOMEM;
 	/* CNS 02h lists up to 1024 active NSIDs greater than NSID, ascending, zero-terminated. */
 	while (n < max) {
 		struct hy_nvme_sqe sqe = {.opc = HY_NVME_ADM_IDENTIFY, .nsid = start,
 					  .cdw10 = HY_NVME_CNS_ACTIVE_NSIDS};
 		unsigned i;
-		int ret = hy_nvme_ctrl_admin(ctrl, &sqe, list, sizeof(list), false, NULL);
 
+		ret = hy_nvme_ctrl_admin(ctrl, &sqe, list, HY_NVME_IDENTIFY_SIZE, false, NULL);
 		if (ret)
-			return ret;
+			break;
 		for (i = 0; i < HY_NVME_NSID_LIST_MAX && list[i] && n < max; i++) {
 			if (list[i] <= start || list[i] == UINT32_MAX)
-				return (int)n; /* not ascending: stop rather than loop */
+				break; /* not ascending: stop rather than loop forever */
 			nsids[n++] = list[i];
 			start = list[i];
 		}
 		if (i < HY_NVME_NSID_LIST_MAX)
 			break;
 	}
-	return (int)n;
+	free(list);
+	return ret ? ret : (int)n;
 }
 
 /* Base 2.0, 5.27 Set Features, Number of Queues (FID 07h): NSQR/NCQR and NSQA/NCQA 0's based. */
@@ -478,7 +488,7 @@ int hy_nvme_ctrl_create_ioq(struct hy_nvme_ctrl *ctrl, const struct hy_nvme_ioq_
 		.opc = HY_NVME_ADM_CREATE_SQ,
 		.prp1 = d->sq_iova,
 		.cdw10 = ((uint32_t)(d->depth - 1) << 16) | d->qid,
-		/* CQID bits 31:16, QPRIO 2:1 (medium is 00b... unused under round robin), PC. */
+		/* CQID bits 31:16; QPRIO (bits 2:1) matters only under weighted round robin; PC. */
 		.cdw11 = ((uint32_t)d->qid << 16) | 1u,
 	};
 	int ret;
@@ -594,23 +604,28 @@ int hy_nvme_ctrl_check(struct hy_nvme_ctrl *ctrl)
 /* Identify Controller, check it, and get the I/O queues: Base 2.0, 3.5.1 steps 7 and 8. */
 static int ctrl_setup(struct hy_nvme_ctrl *ctrl)
 {
-	static struct hy_nvme_id_ctrl id; /* 4 KiB: not on the stack */
+	struct hy_nvme_id_ctrl *id = malloc(sizeof(*id)); /* 4 KiB: not on the stack */
 	uint16_t io_queues = ctrl->info.io_queues;
 	int ret;
 
-	ret = hy_nvme_ctrl_identify_ctrl(ctrl, &id);
+	if (!id)
+		return -ENOMEM;
+	ret = hy_nvme_ctrl_identify_ctrl(ctrl, id);
 	if (ret)
-		return ret;
-	ret = hy_nvme_ctrl_info_parse(ctrl->cap, &id, ctrl->opts.max_xfer, &ctrl->info);
+		goto out;
+	ret = hy_nvme_ctrl_info_parse(ctrl->cap, id, ctrl->opts.max_xfer, &ctrl->info);
 	ctrl->info.io_queues = io_queues;
 	if (ret) {
 		hy_log(ERR, 0,
 		       "%s: controller does not support 64-byte SQEs and 16-byte CQEs (SQES 0x%02x, "
 		       "CQES 0x%02x)",
-		       ctrl->name, id.sqes, id.cqes);
-		return ret;
+		       ctrl->name, id->sqes, id->cqes);
+		goto out;
 	}
-	return ctrl_set_num_queues(ctrl, ctrl->opts.io_queues);
+	ret = ctrl_set_num_queues(ctrl, ctrl->opts.io_queues);
+out:
+	free(id);
+	return ret;
 }
 
 int hy_nvme_ctrl_init(struct hy_nvme_ctrl *ctrl, const struct hy_nvme_ctrl_cfg *cfg)
@@ -678,7 +693,9 @@ int hy_nvme_ctrl_init(struct hy_nvme_ctrl *ctrl, const struct hy_nvme_ctrl_cfg *
 	if (o->admin_depth < 2)
 		return -EINVAL;
 
-	hy_nvme_qpair_layout(o->admin_depth, HY_NVME_PAGE_SIZE, &l);
+	ret = hy_nvme_qpair_layout(o->admin_depth, HY_NVME_PAGE_SIZE, &l);
+	if (ret)
+		return ret;
 	ret = hy_nvme_dma_alloc(ctrl, l.size, &ctrl->admin_mem);
 	if (ret)
 		return ret;
@@ -701,7 +718,7 @@ int hy_nvme_ctrl_init(struct hy_nvme_ctrl *ctrl, const struct hy_nvme_ctrl_cfg *
 
 err_disable:
 	/* The controller must forget the admin queue before its memory goes. */
-	(void)ctrl_disable(ctrl);
+	(void)ctrl_disable(ctrl, false);
 	hy_nvme_qpair_fini(&ctrl->adminq);
 	hy_nvme_dma_free(ctrl, &ctrl->scratch);
 err_admin_mem:
@@ -743,7 +760,7 @@ void hy_nvme_ctrl_fini(struct hy_nvme_ctrl *ctrl)
 		(void)ctrl_wait_csts(ctrl, HY_NVME_CSTS_SHST_MASK, HY_NVME_CSTS_SHST_COMPLETE, ms,
 				     false, "shutdown to complete (CSTS.SHST)");
 	}
-	(void)ctrl_disable(ctrl);
+	(void)ctrl_disable(ctrl, false);
 	hy_nvme_qpair_reset(&ctrl->adminq, -ECANCELED);
 	hy_nvme_qpair_fini(&ctrl->adminq);
 	hy_nvme_dma_free(ctrl, &ctrl->scratch);
@@ -800,7 +817,7 @@ int hy_nvme_qpair_destroy(struct hy_nvme_ctrl *ctrl, struct hy_nvme_qpair *qp)
 {
 	int ret = 0;
 
-	/* After a reset the queues are gone already; deleting them again would only fail. */
+	/* A failed controller cannot delete anything; its reset will drop the queues anyway. */
 	if (ctrl->enabled && !ctrl->failed)
 		ret = hy_nvme_ctrl_delete_ioq(ctrl, qp->qid);
 	hy_nvme_qpair_reset(qp, -ECANCELED);

@@ -270,7 +270,7 @@ struct hy_nvme_tracker;
 /* An I/O (or the admin) queue pair. Fields are the driver's; read stats freely. */
 struct hy_nvme_qpair {
 	struct hy_nvme_sqe *sq;
-	volatile struct hy_nvme_cqe *cq;
+	struct hy_nvme_cqe *cq; /* written by the device: read the status word as volatile */
 	volatile uint32_t *sq_db;
 	volatile uint32_t *cq_db;
 	uint16_t qid;

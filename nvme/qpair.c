@@ -236,6 +236,18 @@ static void req_undo(struct hy_nvme_qpair *qp, struct qp_req *r, int unpushed_ci
 	qp->sq_tail = r->start_tail;
 }
 
+/* Room for a request of @ncmd commands? */
+static int qp_admit(const struct hy_nvme_qpair *qp, uint64_t ncmd)
+{
+	if (qp->resetting)
+		return -EAGAIN;
+	if (ncmd > qp->ntrk)
+		return -E2BIG;
+	if (ncmd > qp->nfree)
+		return -EAGAIN;
+	return 0;
+}
+
 int hy_nvme_qpair_submit(struct hy_nvme_qpair *qp, const struct hy_nvme_sqe *sqe,
 			 hy_nvme_cmd_fn cb, void *arg)
 {
@@ -249,18 +261,6 @@ int hy_nvme_qpair_submit(struct hy_nvme_qpair *qp, const struct hy_nvme_sqe *sqe
 	cid = req_add(qp, &r);
 	sq_push(qp, sqe, cid);
 	return cid;
-}
-
-/* Room for a request of @ncmd commands? */
-static int qp_admit(const struct hy_nvme_qpair *qp, uint64_t ncmd)
-{
-	if (qp->resetting)
-		return -EAGAIN;
-	if (ncmd > qp->ntrk)
-		return -E2BIG;
-	if (ncmd > qp->nfree)
-		return -EAGAIN;
-	return 0;
 }
 
 static uint64_t seg_total(const struct hy_nvme_seg *segs, unsigned nseg)
@@ -301,8 +301,8 @@ static int qpair_rw(struct hy_nvme_qpair *qp, uint8_t opc, const struct hy_nvme_
 	ret = qp_admit(qp, ncmd);
 	if (ret)
 		return ret;
-	/* Check the whole layout first so that a bad one queues nothing. */
-	if (ncmd > 1 && hy_nvme_prp_check(segs, nseg) < 0)
+	/* Check the whole layout first, so that a bad one queues nothing. */
+	if (hy_nvme_prp_check(segs, nseg) < 0)
 		return -EINVAL;
 
 	req_begin(qp, &r, (uint16_t)ncmd, cb, arg);
@@ -593,6 +593,8 @@ int hy_nvme_qpair_abandon(struct hy_nvme_qpair *qp, uint16_t cid)
 
 void hy_nvme_qpair_reset(struct hy_nvme_qpair *qp, int err)
 {
+	if (!qp->trk)
+		return; /* never initialised, or finished */
 	/*
 	 * The callbacks run below may try to resubmit or poll: the first would land in an SQ the
 	 * controller no longer has, the second could read stale CQEs. Both are refused until the

@@ -20,11 +20,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HY_STAMP_MAGIC	   0x56425948u /* "HYBV" in a little-endian dump */
-#define HY_STAMP_UNIT	   4096u       /* largest unit; smaller blocks are stamped whole */
-#define HY_STAMP_MIN_UNIT  64u	       /* header plus room for a pattern */
-#define HY_STAMP_SECTOR	   512u
-#define HY_STAMP_GEN_NONE  0u /* never written in this run: not checked */
+#define HY_STAMP_MAGIC	  0x56425948u /* "HYBV" in a little-endian dump */
+#define HY_STAMP_UNIT	  4096u	      /* largest unit; smaller blocks are stamped whole */
+#define HY_STAMP_MIN_UNIT 64u	      /* header plus room for a pattern */
+#define HY_STAMP_SECTOR	  512u
+#define HY_STAMP_GEN_NONE 0u /* never written in this run: not checked */
 
 struct hy_stamp {
 	uint32_t magic;

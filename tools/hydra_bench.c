@@ -70,7 +70,7 @@
 enum workload { WL_READ, WL_WRITE, WL_RANDREAD, WL_RANDWRITE, WL_RANDRW, WL_IDLE };
 
 static const char *const workload_names[] = {
-	[WL_READ] = "read",	      [WL_WRITE] = "write", [WL_RANDREAD] = "randread",
+	[WL_READ] = "read",	      [WL_WRITE] = "write",   [WL_RANDREAD] = "randread",
 	[WL_RANDWRITE] = "randwrite", [WL_RANDRW] = "randrw", [WL_IDLE] = "idle",
 };
 
@@ -79,13 +79,20 @@ static const struct {
 	const char *name;
 	unsigned bit;
 } feature_names[] = {
-	{"event_idx", HY_VU_VIRTIO_F_EVENT_IDX}, {"indirect", HY_VU_VIRTIO_F_INDIRECT_DESC},
-	{"flush", HY_VU_BLK_F_FLUSH},		 {"mq", HY_VU_BLK_F_MQ},
-	{"blk_size", HY_VU_BLK_F_BLK_SIZE},	 {"seg_max", HY_VU_BLK_F_SEG_MAX},
-	{"size_max", HY_VU_BLK_F_SIZE_MAX},	 {"config_wce", HY_VU_BLK_F_CONFIG_WCE},
-	{"discard", HY_VU_BLK_F_DISCARD},	 {"write_zeroes", HY_VU_BLK_F_WRITE_ZEROES},
-	{"topology", HY_VU_BLK_F_TOPOLOGY},	 {"geometry", HY_VU_BLK_F_GEOMETRY},
-	{"lifetime", HY_VU_BLK_F_LIFETIME},	 {"secure_erase", HY_VU_BLK_F_SECURE_ERASE},
+	{"event_idx", HY_VU_VIRTIO_F_EVENT_IDX},
+	{"indirect", HY_VU_VIRTIO_F_INDIRECT_DESC},
+	{"flush", HY_VU_BLK_F_FLUSH},
+	{"mq", HY_VU_BLK_F_MQ},
+	{"blk_size", HY_VU_BLK_F_BLK_SIZE},
+	{"seg_max", HY_VU_BLK_F_SEG_MAX},
+	{"size_max", HY_VU_BLK_F_SIZE_MAX},
+	{"config_wce", HY_VU_BLK_F_CONFIG_WCE},
+	{"discard", HY_VU_BLK_F_DISCARD},
+	{"write_zeroes", HY_VU_BLK_F_WRITE_ZEROES},
+	{"topology", HY_VU_BLK_F_TOPOLOGY},
+	{"geometry", HY_VU_BLK_F_GEOMETRY},
+	{"lifetime", HY_VU_BLK_F_LIFETIME},
+	{"secure_erase", HY_VU_BLK_F_SECURE_ERASE},
 };
 
 struct opts {
@@ -484,10 +491,11 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err, size_t e
 				if (!strcmp(optarg, workload_names[i]))
 					break;
 			if (i == sizeof(workload_names) / sizeof(workload_names[0]))
-				return errf(err, errlen,
-					    "unknown workload '%s': expected read, write, randread, "
-					    "randwrite, randrw or idle",
-					    optarg);
+				return errf(
+					err, errlen,
+					"unknown workload '%s': expected read, write, randread, "
+					"randwrite, randrw or idle",
+					optarg);
 			o->wl = (enum workload)i;
 			break;
 		}
@@ -518,9 +526,10 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err, size_t e
 			break;
 		case OPT_QSIZE:
 			if (parse_uint(optarg, 2, 32768, &v) || (v & (v - 1)))
-				return errf(err, errlen,
-					    "--queue-size '%s': expected a power of two, 2 to 32768",
-					    optarg);
+				return errf(
+					err, errlen,
+					"--queue-size '%s': expected a power of two, 2 to 32768",
+					optarg);
 			o->queue_size = (unsigned)v;
 			break;
 		case 't':
@@ -585,7 +594,8 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err, size_t e
 		case OPT_TIMEOUT:
 		case OPT_CTIMEOUT:
 			if (parse_uint(optarg, 1, 3600000, &v))
-				return errf(err, errlen, "%s '%s': expected milliseconds, 1 to 3600000",
+				return errf(err, errlen,
+					    "%s '%s': expected milliseconds, 1 to 3600000",
 					    c == OPT_IOTIMEOUT ? "--io-timeout"
 					    : c == OPT_TIMEOUT ? "--timeout"
 							       : "--connect-timeout",
@@ -755,8 +765,7 @@ static int hydra_pids(const char *path, int timeout_ms, int *pids, unsigned max,
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    write(fd, "status\n", 7) != 7) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, "status\n", 7) != 7) {
 		ret = -errno;
 		goto out;
 	}
@@ -836,7 +845,8 @@ static bool is_random(enum workload wl)
 	return wl == WL_RANDREAD || wl == WL_RANDWRITE || wl == WL_RANDRW;
 }
 
-static void thread_fail(struct qthread *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void thread_fail(struct qthread *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void thread_fail(struct qthread *t, const char *fmt, ...)
 {
@@ -1053,9 +1063,10 @@ static void *qthread_run(void *arg)
 	if (b->o.wl == WL_IDLE) {
 		/* One read so the queue is known to work, then nothing: the backend idles. */
 		struct hy_vu_cpl cpl;
-		struct hy_vu_blk_req req = {
-			.type = HY_VU_BLK_T_IN, .sector = b->region_sector, .iov = &t->slots[0].iov,
-			.iovcnt = 1};
+		struct hy_vu_blk_req req = {.type = HY_VU_BLK_T_IN,
+					    .sector = b->region_sector,
+					    .iov = &t->slots[0].iov,
+					    .iovcnt = 1};
 
 		ret = hy_vu_blk_sync(t->q, &req, b->o.io_timeout_ms, &cpl);
 		if (ret)
@@ -1191,8 +1202,8 @@ static int state_load(struct bench *b, char *err, size_t errlen)
 	    h.seed != b->o.seed) {
 		fclose(f);
 		return errf(err, errlen,
-			    "--verify-state %s was written with bs %u, offset %" PRIu64
-			    ", %" PRIu64 " blocks, seed %" PRIu64 "; this run has bs %u, offset "
+			    "--verify-state %s was written with bs %u, offset %" PRIu64 ", %" PRIu64
+			    " blocks, seed %" PRIu64 "; this run has bs %u, offset "
 			    "%" PRIu64 ", %" PRIu64 " blocks, seed %" PRIu64,
 			    b->o.verify_state, h.bs, h.region_sector * SECTOR, h.nblocks, h.seed,
 			    b->o.bs, b->region_sector * SECTOR, b->nblocks, b->o.seed);
@@ -1259,9 +1270,9 @@ static int setup(struct bench *b, char *err, size_t errlen)
 
 	hy_vu_opts_init(&vo);
 	vo.num_queues = o->queues;
-	vo.queue_size = o->queue_size ? o->queue_size
-				      : pow2_at_least(descs * o->iodepth > 256 ? descs * o->iodepth
-									       : 256);
+	vo.queue_size =
+		o->queue_size ? o->queue_size
+			      : pow2_at_least(descs * o->iodepth > 256 ? descs * o->iodepth : 256);
 	vo.timeout_ms = o->timeout_ms;
 	vo.connect_timeout_ms = o->connect_timeout_ms;
 	vo.indirect_max = 4; /* header, one data buffer, status: 3 */
@@ -1279,8 +1290,9 @@ static int setup(struct bench *b, char *err, size_t errlen)
 	if (o->mem_mib)
 		vo.mem_size = (uint64_t)o->mem_mib << 20;
 	else
-		vo.mem_size = need < (64ull << 20) ? 64ull << 20 : (need + (4ull << 20) - 1) &
-									  ~((4ull << 20) - 1);
+		vo.mem_size = need < (64ull << 20)
+				      ? 64ull << 20
+				      : (need + (4ull << 20) - 1) & ~((4ull << 20) - 1);
 
 	b->c = hy_vu_connect(o->socket, &vo);
 	if (!b->c) {
@@ -1485,14 +1497,13 @@ static void print_json(const struct bench *b, const struct result *r, int rc, co
 	else
 		fprintf(f, "null");
 	fprintf(f,
-		", \"window_s\": %.6f, \"ios\": %" PRIu64
-		", \"reads\": %" PRIu64 ", \"writes\": %" PRIu64 ", \"flushes\": %" PRIu64
-		", \"read_bytes\": %" PRIu64 ", \"write_bytes\": %" PRIu64
+		", \"window_s\": %.6f, \"ios\": %" PRIu64 ", \"reads\": %" PRIu64
+		", \"writes\": %" PRIu64 ", \"flushes\": %" PRIu64 ", \"read_bytes\": %" PRIu64
+		", \"write_bytes\": %" PRIu64
 		", \"iops\": %.1f, \"read_iops\": %.1f, \"write_iops\": %.1f, \"mb_s\": %.3f, "
 		"\"mib_s\": %.3f, ",
-		r->window_s, r->reads + r->writes,
-		r->reads, r->writes, r->flushes, r->rbytes, r->wbytes, r->iops, r->read_iops,
-		r->write_iops, r->mbps, r->mibps);
+		r->window_s, r->reads + r->writes, r->reads, r->writes, r->flushes, r->rbytes,
+		r->wbytes, r->iops, r->read_iops, r->write_iops, r->mbps, r->mibps);
 	json_lat(f, "latency", r->all);
 	fprintf(f, ", ");
 	json_lat(f, "read_latency", r->rd);
@@ -1503,21 +1514,23 @@ static void print_json(const struct bench *b, const struct result *r, int rc, co
 	fprintf(f, ", \"backend_pids\": [");
 	for (unsigned i = 0; i < b->npids; i++)
 		fprintf(f, "%s%d", i ? ", " : "", b->pids[i]);
-	fprintf(f,
-		"], \"backend_cpu_s_by_pid\": {");
+	fprintf(f, "], \"backend_cpu_s_by_pid\": {");
 	for (unsigned i = 0; i < b->npids; i++)
 		fprintf(f, "%s\"%d\": %.3f", i ? ", " : "", b->pids[i], r->pid_cpu_s[i]);
 	fprintf(f,
 		"}, \"backend_pids_from\": \"%s\", \"backend_pids_lost\": %u, "
 		"\"backend_cpu_s\": %.3f, \"backend_cores\": %.4f, \"backend_cpu_pct\": %.2f, "
 		"\"iops_per_backend_core\": %.1f, \"client_cpu_s\": %.3f, \"client_cores\": %.4f, ",
-		b->hydra_pids ? "hydra-status" : b->npids ? "backend-pid" : "none", r->backend_lost,
-		r->backend_cpu_s, r->backend_cores, r->backend_cores * 100.0, r->iops_per_core,
-		r->client_cpu_s, r->client_cores);
+		b->hydra_pids ? "hydra-status"
+		: b->npids    ? "backend-pid"
+			      : "none",
+		r->backend_lost, r->backend_cpu_s, r->backend_cores, r->backend_cores * 100.0,
+		r->iops_per_core, r->client_cpu_s, r->client_cores);
 	fprintf(f,
 		"\"verified\": %" PRIu64 ", \"unverified\": %" PRIu64 ", \"submitted\": %" PRIu64
-		", \"completed\": %" PRIu64 ", \"kicks\": %" PRIu64 ", \"kicks_suppressed\": %" PRIu64
-		", \"waits\": %" PRIu64 ", \"calls\": %" PRIu64 "}\n",
+		", \"completed\": %" PRIu64 ", \"kicks\": %" PRIu64
+		", \"kicks_suppressed\": %" PRIu64 ", \"waits\": %" PRIu64 ", \"calls\": %" PRIu64
+		"}\n",
 		r->verified, r->unverified, r->qs.submitted, r->qs.completed, r->qs.kicks,
 		r->qs.kicks_suppressed, r->qs.waits, r->qs.calls);
 }
@@ -1531,8 +1544,8 @@ static void print_human(const struct bench *b, const struct result *r)
 	       workload_names[o->wl], o->bs, o->iodepth, o->queues, o->queues > 1 ? "s" : "",
 	       o->poll ? "busy-polling" : "interrupt-driven", r->window_s, o->socket);
 	printf("  device        %" PRIu64 " bytes, %u of %u queues, features 0x%" PRIx64 "%s%s\n",
-	       hy_vu_config(b->c)->capacity * SECTOR, hy_vu_num_queues(b->c), hy_vu_max_queues(b->c),
-	       hy_vu_features(b->c),
+	       hy_vu_config(b->c)->capacity * SECTOR, hy_vu_num_queues(b->c),
+	       hy_vu_max_queues(b->c), hy_vu_features(b->c),
 	       hy_vu_has_feature(b->c, HY_VU_VIRTIO_F_EVENT_IDX) ? " event_idx" : "",
 	       hy_vu_has_feature(b->c, HY_VU_VIRTIO_F_INDIRECT_DESC) ? " indirect" : "");
 	if (o->wl == WL_IDLE) {
@@ -1580,7 +1593,8 @@ static double rusage_s(void)
 
 static void sleep_ns(uint64_t ns)
 {
-	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000), .tv_nsec = (long)(ns % 1000000000)};
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000),
+			      .tv_nsec = (long)(ns % 1000000000)};
 
 	while (nanosleep(&ts, &ts) && errno == EINTR && !interrupted)
 		;
@@ -1596,8 +1610,8 @@ static uint64_t progress_total(const struct bench *b)
 }
 
 /* The main thread while the queue threads run: the progress line, CPU samples at the edges. */
-static void supervise(struct bench *b, struct cpu_sample *c0, struct cpu_sample *c1,
-		      double *cl0, double *cl1, bool progress)
+static void supervise(struct bench *b, struct cpu_sample *c0, struct cpu_sample *c1, double *cl0,
+		      double *cl1, bool progress)
 {
 	uint64_t last_n = 0, last_t = b->t_start, step = 250 * 1000000ull;
 	bool sampled = false;
@@ -1700,8 +1714,9 @@ static int bench_main(int argc, char **argv)
 		ret = hydra_pids(b->o.hydra_status, b->o.timeout_ms, b->pids + b->npids,
 				 MAX_PIDS - b->npids, &n);
 		if (ret) {
-			fprintf(stderr, "hydra-bench: cannot get the pids from hydra's status socket "
-					"%s: %s\n",
+			fprintf(stderr,
+				"hydra-bench: cannot get the pids from hydra's status socket "
+				"%s: %s\n",
 				b->o.hydra_status, strerror(-ret));
 			teardown(b);
 			return EXIT_USAGE;

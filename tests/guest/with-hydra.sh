@@ -1,11 +1,13 @@
 #!/bin/bash
 # usage: tests/guest/with-hydra.sh [BACKEND...]
 #
-# Runs the guest tests (test_patterns, test_fs, test_reconnect) against a real hydra: for each
-# BACKEND (default: uring ram) it writes a topology with one 2-queue device, starts build/hydra
-# on it, runs the three tests against its socket (the host-side image checks only for uring,
-# which has a file), then stops hydra with SIGTERM and requires a clean exit (code 0) and no
-# worker death in its log. The null backend gets test_null instead (it keeps no data). Prints one "guest <test> on <backend>: PASS|FAIL" line per test and
+# Runs the guest tests against a real hydra: for each BACKEND (default: uring ram) it writes a
+# topology with one 2-queue device, starts build/hydra on it and runs against its socket:
+# test_patterns, test_fs, test_reconnect, test_crash with workers SIGKILLed every 0.5 s for 60 s,
+# and on uring test_crash with the master SIGKILLed and restarted (host-side image checks only
+# for uring, which has a file). Then it stops hydra with SIGTERM and requires a clean exit
+# (code 0) and no unexpected death in its log. The null backend gets test_null instead (it
+# keeps no data). Prints one "guest <test> on <backend>: PASS|FAIL" line per test and
 # a closing "N passed, M failed" line. Exit status: 0 all passed, 1 otherwise.
 set -uo pipefail
 
@@ -57,24 +59,44 @@ devices:
 EOT
 	"$hydra" --topology "$dir/topology.yaml" >"$dir/hydra.log" 2>&1 &
 	pid=$!
+	export HYDRACTL=$top/build/hydractl HYDRA_STATUS_SOCKET=$dir/status.sock
 	for _ in $(seq 100); do [[ -S $dir/vda.sock ]] && break; sleep 0.1; done
 	if [[ ! -S $dir/vda.sock ]]; then
 		cat "$dir/hydra.log" >&2
 		result "startup on $be" 1
 		continue
 	fi
-	tests=(test_patterns test_fs test_reconnect)
+	tests=(test_patterns test_fs test_reconnect test_crash)
+	[[ $be == uring ]] && tests+=(test_crash_master)
 	# null keeps no data: what it can show is that I/O flows and reads return zeroes.
 	[[ $be == null ]] && tests=(test_null)
 	for t in "${tests[@]}"; do
-		"$here/$t.sh" "$dir/vda.sock" "$image"
+		if [[ $t == test_crash_master ]]; then
+			# The restarted master's pid goes to a file so it can be stopped at the end.
+			HY_KILL=master HY_MASTER_PID=$pid HY_DURATION=${HY_CRASH_SECONDS:-45} \
+				HY_RESTART="'$hydra' --topology '$dir/topology.yaml' >>'$dir/hydra.log' 2>&1 & echo \$! >'$dir/hydra.pid'" \
+				"$here/test_crash.sh" "$dir/vda.sock" "$image"
+			result "$t on $be" $?
+			pid=$(cat "$dir/hydra.pid" 2>/dev/null || echo "$pid")
+			continue
+		fi
+		HY_DURATION=${HY_CRASH_SECONDS:-60} "$here/$t.sh" "$dir/vda.sock" "$image"
 		result "$t on $be" $?
 	done
+	grep -a "recovered: first completion" "$dir/hydra.log" |
+		grep -o '[0-9.]* ms after' | awk '{print $1}' | sort -n >"$dir/recovery.txt"
+	if [[ -s $dir/recovery.txt ]]; then
+		echo "recovery on $be: $(wc -l <"$dir/recovery.txt") respawns, kill to first completion p50 $(awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}' "$dir/recovery.txt") ms, max $(tail -n 1 "$dir/recovery.txt") ms"
+	fi
 	kill -TERM "$pid"
-	wait "$pid"
+	# The restarted master is not our child: wait for it by polling.
+	for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	wait "$pid" 2>/dev/null
 	rc=$?
+	[[ $rc -eq 127 ]] && rc=0 # not our child: gone is all we can see
 	pid=
-	bad=$(grep -E "killed by signal|exited with code [12]|broke the protocol|error " "$dir/hydra.log")
+	# Deliberate SIGKILLs are expected; anything else that died or broke is not.
+	bad=$(grep -a -E "core dumped|signal (6|7|11)|exited with code [12]|broke the protocol|did not answer|fatal" "$dir/hydra.log")
 	if [[ $rc -ne 0 || -n $bad ]]; then
 		echo "hydra on $be: exit code $rc; log:" >&2
 		tail -n 40 "$dir/hydra.log" >&2

@@ -200,8 +200,8 @@ Test(verify, each_kind_of_damage_is_named)
 
 	memset(p, 0, 64);
 	cr_assert_eq(hy_stamp_check(p, 4096, 800, 3, 42, &mm), HY_STAMP_BAD_MAGIC);
-	cr_assert(strstr(hy_stamp_describe(&mm, msg, sizeof(msg)), "found magic 0x00000000"),
-		  "%s", msg);
+	cr_assert(strstr(hy_stamp_describe(&mm, msg, sizeof(msg)), "found magic 0x00000000"), "%s",
+		  msg);
 	free(p);
 }
 
@@ -296,11 +296,11 @@ Test(args, a_full_command_line)
 	char err[512];
 
 	cr_assert_eq(parse(err, &o, "--socket", "/s", "-w", "randrw", "--rwmixread", "70", "-b",
-			   "128k", "-d", "32", "-q", "2", "-t", "500ms", "--ramp", "1s",
-			   "--verify", "--verify-state", "/tmp/st", "--flush-interval", "64",
-			   "--poll", "--cpus", "1,0", "--backend-pid", "1", "--backend-pid", "2",
-			   "--require", "flush,event_idx", "--size", "64M", "--offset", "1m",
-			   "--json", "--progress", "never", NULL),
+			   "128k", "-d", "32", "-q", "2", "-t", "500ms", "--ramp", "1s", "--verify",
+			   "--verify-state", "/tmp/st", "--flush-interval", "64", "--poll",
+			   "--cpus", "1,0", "--backend-pid", "1", "--backend-pid", "2", "--require",
+			   "flush,event_idx", "--size", "64M", "--offset", "1m", "--json",
+			   "--progress", "never", NULL),
 		     0, "%s", err);
 	cr_assert_eq(o.wl, WL_RANDRW);
 	cr_assert_eq(o.rwmix_read, 70);
@@ -315,8 +315,7 @@ Test(args, a_full_command_line)
 	cr_assert_eq(o.cpus[0], 1);
 	cr_assert_eq(o.cpus[1], 0);
 	cr_assert_eq(o.npids, 2);
-	cr_assert_eq(o.require,
-		     (1ull << HY_VU_BLK_F_FLUSH) | (1ull << HY_VU_VIRTIO_F_EVENT_IDX));
+	cr_assert_eq(o.require, (1ull << HY_VU_BLK_F_FLUSH) | (1ull << HY_VU_VIRTIO_F_EVENT_IDX));
 	cr_assert_eq(o.size, 64ull << 20);
 	cr_assert_eq(o.offset, 1ull << 20);
 	cr_assert_eq(o.progress, 0);

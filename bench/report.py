@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""bench/report.py: turn bench/run.sh's raw hydra-bench results into the report.
+
+usage: report.py --runs RUNS.jsonl --pingpong PP.json --machine JSON --duration S --ramp S
+                 --idle S --out PREFIX
+
+Writes PREFIX.md (tables: each figure for Hydra and qsd and the Hydra/qsd ratio; idle cost;
+the machine's floor; the issue's targets, met or not), PREFIX.json (everything raw) and
+PREFIX.png (gnuplot: IOPS per backend core and p99 latency per workload).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+
+def load_runs(path):
+    runs = {}
+    for line in open(path):
+        line = line.strip()
+        if not line:
+            continue
+        r = json.loads(line)
+        daemon, backend, name = r["label"].split("|", 2)
+        runs[(backend, name, daemon)] = r
+    return runs
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def fmt_int(v):
+    return f"{v:,.0f}".replace(",", " ")
+
+
+def fmt_ratio(v):
+    return "n/a" if v != v else f"{v:.2f}x"
+
+
+def us(v):
+    return f"{v:.1f}" if v < 100 else f"{v:.0f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", required=True)
+    ap.add_argument("--pingpong", required=True)
+    ap.add_argument("--machine", required=True)
+    ap.add_argument("--duration", required=True)
+    ap.add_argument("--ramp", required=True)
+    ap.add_argument("--idle", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+
+    runs = load_runs(a.runs)
+    pp = json.load(open(a.pingpong))
+    machine = json.loads(a.machine)
+    points = []
+    for (backend, name, daemon) in runs:
+        if daemon == "hydra" and name != "idle" and (backend, name) not in points:
+            points.append((backend, name))
+
+    md = []
+    md.append(f"# Hydra vs qemu-storage-daemon, {machine['date'][:10]}\n")
+    md.append("Produced by `bench/run.sh` (hydra-bench driving both daemons in one run). "
+              f"Each point: {a.ramp} s ramp, then {a.duration} s measured.\n")
+    md.append("## Machine\n")
+    md.append(f"- cpus: {machine['nproc']}, model: {machine['cpu_model']}, kernel "
+              f"{machine['kernel']}")
+    ob, od = machine.get("others_busy_cores_before", 0), machine.get("others_busy_cores_during", 0)
+    md.append(f"- other work on the machine: {ob:.2f} cores busy just before the run, {od:.2f} "
+              "on average during it (all CPU time minus Hydra's, qsd's and hydra-bench's); load "
+              f"average at the end {' '.join(machine['loadavg_at_end'])}")
+    if max(ob, od) > 0.1:
+        md.append(f"- **warning: other processes used the cores during the run; every figure "
+                  "below is skewed by them (run again on an otherwise idle machine)**")
+    md.append(f"- {machine['qsd_version']}; hydra at commit {machine['hydra_commit']}\n")
+
+    md.append("## Throughput and latency\n")
+    md.append("IOPS per backend core = IOPS / (backend CPU seconds / wall seconds), the backend "
+              "being every Hydra process (master and all workers, pids from the status socket) "
+              "or the qemu-storage-daemon process (all its threads), from /proc/PID/stat "
+              "utime+stime over the measured window.\n")
+    md.append("| backend | workload | Hydra IOPS | qsd IOPS | ratio | Hydra p50 / p99 us | "
+              "qsd p50 / p99 us | Hydra cores | qsd cores | Hydra IOPS/core | qsd IOPS/core "
+              "| ratio |")
+    md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    chart = []
+    for backend, name in points:
+        h = runs.get((backend, name, "hydra"))
+        q = runs.get((backend, name, "qsd"))
+        if not h or not q:
+            continue
+        hl, ql = h["latency"], q["latency"]
+        be = "null" if backend == "null" else "file (tmpfs)"
+        md.append(
+            f"| {be} | {name} | {fmt_int(h['iops'])} | {fmt_int(q['iops'])} | "
+            f"{fmt_ratio(ratio(h['iops'], q['iops']))} | {us(hl['p50_us'])} / {us(hl['p99_us'])} | "
+            f"{us(ql['p50_us'])} / {us(ql['p99_us'])} | {h['backend_cores']:.2f} | "
+            f"{q['backend_cores']:.2f} | {fmt_int(h['iops_per_backend_core'])} | "
+            f"{fmt_int(q['iops_per_backend_core'])} | "
+            f"{fmt_ratio(ratio(h['iops_per_backend_core'], q['iops_per_backend_core']))} |")
+        short = (name.replace("randread", "rr").replace("randwrite", "rw")
+                 .replace(", 1 queue", " 1q").replace(", 2 queues", " 2q")
+                 .replace(", busy-poll", " poll").replace("128k read", "128k seq"))
+        chart.append((f"{backend}: {short}", h["iops_per_backend_core"],
+                      q["iops_per_backend_core"], h["latency"]["p99_us"],
+                      q["latency"]["p99_us"]))
+    md.append("")
+    md.append("Waiting: every figure is interrupt-driven (hydra-bench sleeps in poll() on the "
+              "call eventfd, with EVENT_IDX) for both daemons, except the row marked busy-poll, "
+              "where hydra-bench spins on the used ring for both. Indirect descriptors, as "
+              "Linux's virtio-blk driver uses them. 128k read is sequential.\n")
+
+    md.append("## Idle cost\n")
+    md.append(f"Both queues connected and used once, then no I/O for {a.idle} s (after a 2 s "
+              "settle).\n")
+    md.append("| daemon | CPU % of one core (all processes) | busiest process |")
+    md.append("|---|---:|---:|")
+    idle = {}
+    for daemon in ("hydra", "qsd"):
+        r = runs.get(("null", "idle", daemon))
+        if not r:
+            continue
+        by = r.get("backend_cpu_s_by_pid", {})
+        w = r["window_s"] or 1
+        busiest = max(by.values()) / w * 100 if by else 0.0
+        idle[daemon] = (r["backend_cpu_pct"], busiest, {p: v / w * 100 for p, v in by.items()})
+        md.append(f"| {'Hydra' if daemon == 'hydra' else 'qemu-storage-daemon'} | "
+                  f"{r['backend_cpu_pct']:.2f} | {busiest:.2f} |")
+    md.append("")
+
+    md.append("## The machine's floor\n")
+    rt = pp["round_trip_ns_median"]
+    md.append(f"A cache line bounced between two threads on cpu {pp['cpus'][0]} and cpu "
+              f"{pp['cpus'][1]} (bench/pingpong.c): **{rt:.0f} ns per round trip** (best "
+              f"{pp['round_trip_ns_best']:.0f} ns, {rt / 2:.0f} ns one way). A request that "
+              "goes to a worker on another core and whose completion comes back costs at least "
+              f"one such round trip, so no cross-core queue does more than "
+              f"**{fmt_int(1e9 / rt)} QD1 requests/s** per queue; deeper queues amortise the "
+              "round trip over a batch.\n")
+    for name in ("4k randread QD1, 1 queue, busy-poll", "4k randread QD1, 1 queue"):
+        h = runs.get(("null", name, "hydra"))
+        q = runs.get(("null", name, "qsd"))
+        if h and q:
+            md.append(f"- {name} (null): Hydra {fmt_int(h['iops'])} IOPS = "
+                      f"{h['iops'] * rt / 1e9 * 100:.0f} % of the floor's rate "
+                      f"({1e9 / h['iops']:.0f} ns a request, {1e9 / h['iops'] / rt:.1f} round "
+                      f"trips); qsd {fmt_int(q['iops'])} IOPS = "
+                      f"{q['iops'] * rt / 1e9 * 100:.0f} %.")
+    h = runs.get(("null", "4k randread QD128, 1 queue", "hydra"))
+    if h and h["iops"]:
+        ns = h["backend_cores"] * 1e9 / h["iops"]
+        md.append(f"- 4k randread QD128, 1 queue (null): Hydra spends {ns:.0f} ns of backend CPU "
+                  f"a request ({ns / rt:.2f} round trips' worth).")
+    md.append("")
+
+    md.append("## The issue's targets\n")
+    tgt = []
+    for q_name in ("4k randread QD128, 1 queue", "4k randread QD128, 2 queues"):
+        h = runs.get(("null", q_name, "hydra"))
+        q = runs.get(("null", q_name, "qsd"))
+        if h and q:
+            rr = ratio(h["iops_per_backend_core"], q["iops_per_backend_core"])
+            tgt.append((f"null, {q_name}: IOPS per backend core at least 3x qsd's",
+                        f"{fmt_ratio(rr)}", rr >= 3))
+    h = runs.get(("null", "4k randread QD1, 1 queue", "hydra"))
+    q = runs.get(("null", "4k randread QD1, 1 queue", "qsd"))
+    if h and q:
+        rr = ratio(h["latency"]["p50_us"], q["latency"]["p50_us"])
+        tgt.append(("null, 4k randread QD1, 1 queue: p50 at most half qsd's",
+                    f"{us(h['latency']['p50_us'])} vs {us(q['latency']['p50_us'])} us "
+                    f"({rr:.2f})", rr <= 0.5))
+    if "hydra" in idle:
+        tgt.append(("an idle worker under 1 % CPU",
+                    f"busiest Hydra process {idle['hydra'][1]:.2f} %, all of Hydra "
+                    f"{idle['hydra'][0]:.2f} %", idle["hydra"][1] < 1.0))
+    md.append("| target | measured | met |")
+    md.append("|---|---|---|")
+    for t, m, ok in tgt:
+        md.append(f"| {t} | {m} | {'yes' if ok else '**no**'} |")
+    md.append("")
+
+    md.append("## How the two are made comparable\n")
+    md.append("- Backends: Hydra `null` vs qsd `null-co,read-zeroes=on` (both return zeroes, "
+              "drop writes). Hydra `uring` on a 256 MiB file on tmpfs (/dev/shm) vs qsd "
+              "`file,aio=io_uring,cache.direct=off` on another 256 MiB tmpfs file: tmpfs has no "
+              "O_DIRECT, so Hydra falls back to buffered io_uring and qsd is told to be "
+              "buffered: both go through the page cache with io_uring. Both files are "
+              "fallocated up front.")
+    md.append("- One daemon each serves both devices; each export/device has 2 queues. Hydra: "
+              "one worker process per queue, queue 0 on cpu 0 and queue 1 on cpu 1, idle_us "
+              "1000 (default). qsd: its default single event-loop thread (no iothread: in QEMU "
+              "7.2 an export runs in one AioContext whatever the queue count, so an iothread "
+              "would only move the same single thread), pinned to cpu 0 with taskset.")
+    md.append("- hydra-bench: one thread per queue, queue 0 on cpu 1 and queue 1 on cpu 0, the "
+              "same for both daemons. With 1 queue the backend has cpu 0 and the frontend cpu "
+              "1. With 2 queues, on this 2-core machine, every core runs a frontend thread and "
+              "backend work: Hydra's busy-polling workers and qsd's event loop compete with "
+              "hydra-bench for the cores, so 2-queue figures measure contention as much as "
+              "either daemon.")
+    md.append("- Backend CPU is measured, not assumed: a busy-polling Hydra worker shows up "
+              "as up to one core even when it has little to do.\n")
+
+    md.append("Raw results: the .json next to this file (one hydra-bench --json object per run, "
+              "plus the ping-pong and the machine). Chart: the .png next to it.\n")
+
+    with open(a.out + ".md", "w") as f:
+        f.write("\n".join(md))
+    with open(a.out + ".json", "w") as f:
+        json.dump({"machine": machine, "pingpong": pp, "duration_s": float(a.duration),
+                   "ramp_s": float(a.ramp), "idle_s": float(a.idle),
+                   "runs": [runs[k] for k in runs]}, f, indent=1)
+
+    dat = a.out + ".dat"
+    with open(dat, "w") as f:
+        for label, hi, qi, hp, qp in chart:
+            f.write(f"\"{label}\" {hi:.1f} {qi:.1f} {hp:.3f} {qp:.3f}\n")
+    gp = f"""
+set terminal pngcairo size 1400,900 font ",10"
+set output "{a.out}.png"
+set multiplot layout 2,1 title "Hydra vs qemu-storage-daemon ({machine['date'][:10]}, {machine['nproc']} cpus)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set xtics rotate by -30 scale 0 font ",9"
+set grid ytics
+set key top right
+set ylabel "IOPS per backend core"
+set format y "%.0s%c"
+plot "{dat}" using 2:xtic(1) title "Hydra" lc rgb "#1f77b4", "" using 3 title "qemu-storage-daemon" lc rgb "#ff7f0e"
+set ylabel "p99 latency (us)"
+set logscale y
+set format y "%g"
+plot "{dat}" using 4:xtic(1) title "Hydra" lc rgb "#1f77b4", "" using 5 title "qemu-storage-daemon" lc rgb "#ff7f0e"
+unset multiplot
+"""
+    try:
+        subprocess.run(["gnuplot"], input=gp, text=True, check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        err = getattr(e, "stderr", "") or str(e)
+        print(f"report: gnuplot failed: {err}", file=sys.stderr)
+        return 1
+    finally:
+        os.unlink(dat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
