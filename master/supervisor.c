@@ -30,6 +30,7 @@
 #include "master/vhost.h"
 #include "shm/barrier.h"
 #include "shm/log.h"
+#include "shm/path.h"
 #include "worker/worker.h"
 
 #define CRASH_WINDOW_NS (1ull * 1000000000ull) /* dying sooner than this after start is "early" */
@@ -52,26 +53,6 @@ static void ep_del(struct hy_master *m, int fd)
 		epoll_ctl(m->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
-/* mkdir -p of the folder holding @path. */
-static int make_parent(const char *path)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
-}
-
 int hy_listen_unix(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -84,7 +65,7 @@ int hy_listen_unix(const char *path, char *err, size_t errlen)
 		return -ENAMETOOLONG;
 	}
 	strcpy(sa.sun_path, path);
-	ret = make_parent(path);
+	ret = hy_path_make_parent(path);
 	if (ret < 0) {
 		snprintf(err, errlen, "cannot create the folder for %s: %s", path, strerror(-ret));
 		return ret;

@@ -11,51 +11,7 @@
 
 #include "master/device.h"
 
-/* "Message types" */
-enum hy_vhost_request {
-	HY_VU_GET_FEATURES = 1,
-	HY_VU_SET_FEATURES = 2,
-	HY_VU_SET_OWNER = 3,
-	HY_VU_RESET_OWNER = 4,
-	HY_VU_SET_MEM_TABLE = 5,
-	HY_VU_SET_LOG_BASE = 6,
-	HY_VU_SET_LOG_FD = 7,
-	HY_VU_SET_VRING_NUM = 8,
-	HY_VU_SET_VRING_ADDR = 9,
-	HY_VU_SET_VRING_BASE = 10,
-	HY_VU_GET_VRING_BASE = 11,
-	HY_VU_SET_VRING_KICK = 12,
-	HY_VU_SET_VRING_CALL = 13,
-	HY_VU_SET_VRING_ERR = 14,
-	HY_VU_GET_PROTOCOL_FEATURES = 15,
-	HY_VU_SET_PROTOCOL_FEATURES = 16,
-	HY_VU_GET_QUEUE_NUM = 17,
-	HY_VU_SET_VRING_ENABLE = 18,
-	HY_VU_GET_CONFIG = 24,
-	HY_VU_SET_CONFIG = 25,
-	HY_VU_GET_INFLIGHT_FD = 31,
-	HY_VU_SET_INFLIGHT_FD = 32,
-	HY_VU_GET_MAX_MEM_SLOTS = 36,
-	HY_VU_ADD_MEM_REG = 37,
-	HY_VU_REM_MEM_REG = 38,
-};
-
-/* "Protocol features" */
-#define HY_VU_PROTOCOL_F_MQ		     0
-#define HY_VU_PROTOCOL_F_REPLY_ACK	     3
-#define HY_VU_PROTOCOL_F_CONFIG		     9
-#define HY_VU_PROTOCOL_F_INFLIGHT_SHMFD	     12
-#define HY_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS 15
-
-#define HY_VU_VERSION	      0x1
-#define HY_VU_FLAG_VERSION    0x3
-#define HY_VU_FLAG_REPLY      0x4
-#define HY_VU_FLAG_NEED_REPLY 0x8
-
-#define HY_VU_BASELINE_NREGIONS 8   /* SET_MEM_TABLE carries at most 8 regions */
-#define HY_VU_CONFIG_MAX	256 /* VHOST_USER_MAX_CONFIG_SIZE */
-#define HY_VU_VRING_NOFD	(1ull << 8)
-#define HY_VU_VRING_IDX_MASK	0xffull
+#include "shm/vhost_user.h"
 
 struct hy_vu_state {
 	uint32_t index;

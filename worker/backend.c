@@ -17,26 +17,7 @@
 #include <unistd.h>
 
 #include "shm/log.h"
-
-/* mkdir -p of the folder that holds @path. */
-static int make_parent(const char *path)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
-}
+#include "shm/path.h"
 
 static int prepare_uring(const struct hy_topo_device *dev, struct hy_backend_info *info, char *err,
 			 size_t errlen)
@@ -53,7 +34,7 @@ static int prepare_uring(const struct hy_topo_device *dev, struct hy_backend_inf
 				dev->name, dev->path);
 			return -ENOENT;
 		}
-		ret = make_parent(dev->path);
+		ret = hy_path_make_parent(dev->path);
 		if (ret < 0) {
 			snprintf(err, errlen, "device %s: cannot create the folder of %s: %s",
 				 dev->name, dev->path, strerror(-ret));
