@@ -25,7 +25,7 @@
 #define CTRL_ADMIN_TIMEOUT 5000
 #define CTRL_IO_TIMEOUT	   30000
 #define CTRL_MAX_XFER	   (2u << 20)
-#define CTRL_SHUTDOWN_MIN  5000  /* ms; Linux's default shutdown_timeout */
+#define CTRL_SHUTDOWN_MIN  5000	 /* ms; Linux's default shutdown_timeout */
 #define CTRL_SHUTDOWN_MAX  60000 /* ms; whatever RTD3E claims */
 
 static uint32_t reg_read32(const struct hy_nvme_ctrl *ctrl, uint32_t off)
@@ -95,7 +95,8 @@ static int ctrl_wait_csts(struct hy_nvme_ctrl *ctrl, uint32_t mask, uint32_t wan
 		if ((csts & mask) == want)
 			return 0;
 		if (cfs_fatal && (csts & HY_NVME_CSTS_CFS)) {
-			hy_log(ERR, 0, "%s: controller fatal status (CSTS.CFS) while waiting for %s",
+			hy_log(ERR, 0,
+			       "%s: controller fatal status (CSTS.CFS) while waiting for %s",
 			       ctrl->name, what);
 			return -EIO;
 		}
@@ -121,13 +122,14 @@ static int ctrl_disable(struct hy_nvme_ctrl *ctrl, bool settle)
 
 	if (cc & HY_NVME_CC_EN) {
 		/*
-		 * Base 2.0, 3.1.3.5 (CC.EN): the effect of clearing EN while CSTS.RDY is still 0
-		 * after setting it is undefined; let a pending enable finish first (bounded, and
-		 * carried on regardless, since disabling is the way out of any state).
+		 * Base 2.0, 3.1.3.5 (CC.EN): clearing EN while CSTS.RDY is still 0 has undefined
+		 * results; let a pending enable finish first (bounded, and carried on regardless,
+		 * since disabling is the way out of any state).
 		 */
 		if (settle && !(csts & (HY_NVME_CSTS_RDY | HY_NVME_CSTS_CFS)))
 			(void)ctrl_wait_csts(ctrl, HY_NVME_CSTS_RDY, HY_NVME_CSTS_RDY,
-					     ctrl->ready_timeout_ms, true, "CSTS.RDY = 1 before reset");
+					     ctrl->ready_timeout_ms, true,
+					     "CSTS.RDY = 1 before reset");
 		reg_write32(ctrl, HY_NVME_REG_CC, cc & ~(HY_NVME_CC_EN | HY_NVME_CC_SHN_MASK));
 	}
 	ctrl->enabled = false;
@@ -135,7 +137,10 @@ static int ctrl_disable(struct hy_nvme_ctrl *ctrl, bool settle)
 			      "CSTS.RDY = 0 after CC.EN = 0");
 }
 
-/* Disable, attach a fresh admin queue, enable: Base 2.0, 3.5.1 steps 1 to 6. */
+/*
+ * Base 2.0, 3.5.1, the part up to a working admin queue: CSTS.RDY = 0, AQA/ASQ/ACQ, CC (page
+ * size, command set, arbitration, entry sizes), CC.EN = 1, CSTS.RDY = 1.
+ */
 static int ctrl_start(struct hy_nvme_ctrl *ctrl)
 {
 	struct hy_nvme_qpair_layout l;
@@ -273,7 +278,8 @@ int hy_nvme_ctrl_admin(struct hy_nvme_ctrl *ctrl, struct hy_nvme_sqe *sqe, void 
 			delay_us *= 2;
 	}
 	if (w.cpl.err)
-		hy_log(ERR, w.cpl.err, "%s: %s (opcode 0x%02x, CDW10 0x%x) failed: %s (SCT %u SC 0x%02x)",
+		hy_log(ERR, w.cpl.err,
+		       "%s: %s (opcode 0x%02x, CDW10 0x%x) failed: %s (SCT %u SC 0x%02x)",
 		       ctrl->name, admin_opc_name(sqe->opc), sqe->opc, sqe->cdw10,
 		       hy_nvme_status_str(w.cpl.status), HY_NVME_STATUS_SCT(w.cpl.status),
 		       HY_NVME_STATUS_SC(w.cpl.status));
@@ -354,7 +360,14 @@ int hy_nvme_ns_parse(const struct hy_nvme_id_ns *id, const struct hy_nvme_ctrl_i
 		return -EINVAL;
 	}
 	lbaf = &id->lbaf[idx];
-	if (lbaf->ms || (id->flbas & HY_NVME_FLBAS_EXTENDED)) {
+	if (id->flbas & HY_NVME_FLBAS_EXTENDED) {
+		hy_log(ERR, 0,
+		       "namespace %u uses extended LBAs (metadata inside each block); Hydra needs a "
+		       "format without metadata (nvme format --lbaf=N --ms=0)",
+		       nsid);
+		return -EOPNOTSUPP;
+	}
+	if (lbaf->ms) {
 		hy_log(ERR, 0,
 		       "namespace %u is formatted with %u bytes of metadata per block; Hydra needs "
 		       "a format without metadata (e.g. nvme format --lbaf=N with an LBAF whose "
@@ -384,8 +397,8 @@ int hy_nvme_ns_parse(const struct hy_nvme_id_ns *id, const struct hy_nvme_ctrl_i
 
 int hy_nvme_ctrl_identify_ns(struct hy_nvme_ctrl *ctrl, uint32_t nsid, struct hy_nvme_ns *ns)
 {
-	struct hy_nvme_sqe sqe = {.opc = HY_NVME_ADM_IDENTIFY, .nsid = nsid,
-				  .cdw10 = HY_NVME_CNS_NS};
+	struct hy_nvme_sqe sqe = {
+		.opc = HY_NVME_ADM_IDENTIFY, .nsid = nsid, .cdw10 = HY_NVME_CNS_NS};
 	struct hy_nvme_id_ns id;
 	int ret;
 
@@ -411,7 +424,8 @@ int hy_nvme_ctrl_active_ns(struct hy_nvme_ctrl *ctrl, uint32_t *nsids, unsigned 
 		return -ENOMEM;
 	/* CNS 02h lists up to 1024 active NSIDs greater than NSID, ascending, zero-terminated. */
 	while (n < max) {
-		struct hy_nvme_sqe sqe = {.opc = HY_NVME_ADM_IDENTIFY, .nsid = start,
+		struct hy_nvme_sqe sqe = {.opc = HY_NVME_ADM_IDENTIFY,
+					  .nsid = start,
 					  .cdw10 = HY_NVME_CNS_ACTIVE_NSIDS};
 		unsigned i;
 
@@ -601,7 +615,7 @@ int hy_nvme_ctrl_check(struct hy_nvme_ctrl *ctrl)
 	return ctrl->failed ? -ETIMEDOUT : 0;
 }
 
-/* Identify Controller, check it, and get the I/O queues: Base 2.0, 3.5.1 steps 7 and 8. */
+/* Base 2.0, 3.5.1, the rest: Identify Controller, then Set Features (Number of Queues). */
 static int ctrl_setup(struct hy_nvme_ctrl *ctrl)
 {
 	struct hy_nvme_id_ctrl *id = malloc(sizeof(*id)); /* 4 KiB: not on the stack */
@@ -671,7 +685,8 @@ int hy_nvme_ctrl_init(struct hy_nvme_ctrl *ctrl, const struct hy_nvme_ctrl_cfg *
 		return -ENODEV;
 	}
 	if (!(HY_NVME_CAP_CSS(ctrl->cap) & HY_NVME_CAP_CSS_NVM)) {
-		hy_log(ERR, 0, "%s: controller does not support the NVM command set (CAP 0x%016llx)",
+		hy_log(ERR, 0,
+		       "%s: controller does not support the NVM command set (CAP 0x%016llx)",
 		       ctrl->name, (unsigned long long)ctrl->cap);
 		return -EOPNOTSUPP;
 	}

@@ -46,7 +46,8 @@ int hy_nvme_iova_alloc(struct hy_nvme_iova_space *s, uint64_t len, uint64_t *iov
 		s->free[i].start += len;
 		s->free[i].len -= len;
 		if (!s->free[i].len) {
-			memmove(&s->free[i], &s->free[i + 1], (s->nfree - i - 1) * sizeof(s->free[0]));
+			memmove(&s->free[i], &s->free[i + 1],
+				(s->nfree - i - 1) * sizeof(s->free[0]));
 			s->nfree--;
 		}
 		return 0;
@@ -104,7 +105,8 @@ int hy_nvme_dma_alloc(struct hy_nvme_ctrl *ctrl, size_t len, struct hy_nvme_dma_
 	memset(buf, 0, sizeof(*buf));
 	if (!len)
 		return -EINVAL;
-	/* Anonymous mmap: page aligned and zeroed; populated so the first DMA never faults it in. */
+	/* Anonymous mmap: page aligned and zeroed; populated so the first DMA never faults it in.
+	 */
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1,
 		 0);
 	if (p == MAP_FAILED) {

@@ -279,8 +279,8 @@ struct hy_nvme_qpair {
 	uint16_t sq_db_tail; /* tail as last written to the doorbell */
 	uint16_t sq_head;    /* SQHD from the latest CQE */
 	uint16_t cq_head;
-	uint8_t phase; /* Phase Tag value that marks a new CQE */
-	bool polling;  /* inside hy_nvme_qpair_poll(): it is not re-entrant */
+	uint8_t phase;	/* Phase Tag value that marks a new CQE */
+	bool polling;	/* inside hy_nvme_qpair_poll(): it is not re-entrant */
 	bool resetting; /* inside hy_nvme_qpair_reset(): submissions are refused */
 
 	struct hy_nvme_tracker *trk; /* depth - 1 command slots; cid = index */
@@ -331,8 +331,8 @@ void hy_nvme_qpair_fini(struct hy_nvme_qpair *qp);
  * Return: the command's CID (>= 0; what hy_nvme_ctrl_abort() takes), or -EAGAIN when all
  * command slots are in use (poll, then retry).
  */
-int hy_nvme_qpair_submit(struct hy_nvme_qpair *qp, const struct hy_nvme_sqe *sqe,
-			 hy_nvme_cmd_fn cb, void *arg);
+int hy_nvme_qpair_submit(struct hy_nvme_qpair *qp, const struct hy_nvme_sqe *sqe, hy_nvme_cmd_fn cb,
+			 void *arg);
 
 /* A namespace as the I/O helpers need it (hy_nvme_ctrl_identify_ns()). Plain values. */
 struct hy_nvme_ns {
@@ -397,9 +397,8 @@ int hy_nvme_qpair_flush(struct hy_nvme_qpair *qp, uint32_t nsid, hy_nvme_cmd_fn 
  *
  * Return: as hy_nvme_qpair_read(); -EOPNOTSUPP if the namespace has no Write Zeroes.
  */
-int hy_nvme_qpair_write_zeroes(struct hy_nvme_qpair *qp, const struct hy_nvme_ns *ns,
-			       uint64_t slba, uint64_t nlb, uint32_t flags, hy_nvme_cmd_fn cb,
-			       void *arg);
+int hy_nvme_qpair_write_zeroes(struct hy_nvme_qpair *qp, const struct hy_nvme_ns *ns, uint64_t slba,
+			       uint64_t nlb, uint32_t flags, hy_nvme_cmd_fn cb, void *arg);
 
 /**
  * hy_nvme_qpair_deallocate() - queue a Dataset Management command with the Deallocate attribute.
@@ -634,7 +633,7 @@ int hy_nvme_ns_parse(const struct hy_nvme_id_ns *id, const struct hy_nvme_ctrl_i
  * @cap: CAP
  * @id: Identify Controller
  * @max_xfer_cap: upper bound on bytes per command (0 = 2 MiB)
- * @info: filled in (io_queues and mqes too, from @cap; io_queues left alone)
+ * @info: filled in, mqes from @cap; io_queues (Set Features) is left alone
  *
  * Return: 0, or -EOPNOTSUPP when SQES/CQES do not allow 64/16-byte entries.
  */

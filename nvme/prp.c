@@ -36,7 +36,8 @@ int hy_nvme_prp_check(const struct hy_nvme_seg *segs, unsigned nseg)
 			return -EINVAL; /* later entries: offset 0 */
 		if (i + 1 < nseg && (end & PRP_PAGE_MASK))
 			return -EINVAL; /* a hole before the next page */
-		pages += ((end + PRP_PAGE_MASK) >> HY_NVME_PAGE_SHIFT) - (start >> HY_NVME_PAGE_SHIFT);
+		pages += ((end + PRP_PAGE_MASK) >> HY_NVME_PAGE_SHIFT) -
+			 (start >> HY_NVME_PAGE_SHIFT);
 	}
 	return pages > INT_MAX ? INT_MAX : (int)pages;
 }
@@ -44,8 +45,8 @@ int hy_nvme_prp_check(const struct hy_nvme_seg *segs, unsigned nseg)
 unsigned hy_nvme_prp_list_pages(uint32_t max_xfer)
 {
 	/* Worst case starts at the last dword of a page. */
-	uint64_t pages = ((uint64_t)max_xfer + HY_NVME_PAGE_SIZE - 4 + PRP_PAGE_MASK) >>
-			 HY_NVME_PAGE_SHIFT;
+	uint64_t pages =
+		((uint64_t)max_xfer + HY_NVME_PAGE_SIZE - 4 + PRP_PAGE_MASK) >> HY_NVME_PAGE_SHIFT;
 	uint64_t entries = pages ? pages - 1 : 0;
 
 	if (entries <= HY_NVME_PRP_PER_PAGE)
@@ -92,9 +93,12 @@ int hy_nvme_prp_build(const struct hy_nvme_seg *segs, unsigned nseg, uint64_t of
 		      struct hy_nvme_sqe *sqe, uint64_t *list, uint64_t list_iova,
 		      unsigned list_pages)
 {
-	struct prp_writer w = {
-		.list = list, .list_iova = list_iova, .pages = list_pages, .page = 0, .slot = 0,
-		.n = 0};
+	struct prp_writer w = {.list = list,
+			       .list_iova = list_iova,
+			       .pages = list_pages,
+			       .page = 0,
+			       .slot = 0,
+			       .n = 0};
 	uint64_t remaining = len;
 	bool first = true;
 	unsigned i = 0;

@@ -40,11 +40,11 @@ struct hy_nvme_tracker {
 	hy_nvme_cmd_fn cb; /* head only */
 	void *arg;
 	uint64_t deadline_ns;
-	uint32_t dw0;	   /* head: dword 0 of the head command's CQE */
-	int err;	   /* head: the request's first error */
-	uint16_t status;   /* head: the Status Field that came with it */
-	uint16_t head;	   /* the request's head tracker; itself for a one-command request */
-	uint16_t pending;  /* head: commands of the request that have not ended */
+	uint32_t dw0;	  /* head: dword 0 of the head command's CQE */
+	int err;	  /* head: the request's first error */
+	uint16_t status;  /* head: the Status Field that came with it */
+	uint16_t head;	  /* the request's head tracker; itself for a one-command request */
+	uint16_t pending; /* head: commands of the request that have not ended */
 	uint16_t next_free;
 	uint8_t state;
 	bool timed_out; /* already reported by hy_nvme_qpair_check_timeouts() */
@@ -65,8 +65,8 @@ int hy_nvme_qpair_layout(uint32_t depth, uint32_t max_xfer, struct hy_nvme_qpair
 	l->sq_off = 0;
 	l->cq_off = qp_round_page((size_t)depth * sizeof(struct hy_nvme_sqe));
 	l->prp_off = l->cq_off + qp_round_page((size_t)depth * sizeof(struct hy_nvme_cqe));
-	l->size = l->prp_off +
-		  (size_t)(depth - 1) * l->prp_pages_per_cmd * (size_t)HY_NVME_PAGE_SIZE;
+	l->size =
+		l->prp_off + (size_t)(depth - 1) * l->prp_pages_per_cmd * (size_t)HY_NVME_PAGE_SIZE;
 	return 0;
 }
 
@@ -105,7 +105,8 @@ static void qp_rewind(struct hy_nvme_qpair *qp)
 	qp->sq_db_tail = 0;
 	qp->sq_head = 0;
 	qp->cq_head = 0;
-	/* A new queue's first pass writes Phase Tag 1 over the zeroed entries (Base 2.0, 3.3.3.2). */
+	/* A new queue's first pass writes Phase Tag 1 over the zeroed entries (Base 2.0, 3.3.3.2).
+	 */
 	qp->phase = 1;
 	memset(qp->cq, 0, (size_t)qp->depth * sizeof(struct hy_nvme_cqe));
 	trk_init_free_list(qp);
@@ -190,8 +191,8 @@ struct qp_req {
 	void *arg;
 };
 
-static void req_begin(struct hy_nvme_qpair *qp, struct qp_req *r, uint16_t total,
-		      hy_nvme_cmd_fn cb, void *arg)
+static void req_begin(struct hy_nvme_qpair *qp, struct qp_req *r, uint16_t total, hy_nvme_cmd_fn cb,
+		      void *arg)
 {
 	r->start_tail = qp->sq_tail;
 	r->head = 0;
@@ -248,8 +249,8 @@ static int qp_admit(const struct hy_nvme_qpair *qp, uint64_t ncmd)
 	return 0;
 }
 
-int hy_nvme_qpair_submit(struct hy_nvme_qpair *qp, const struct hy_nvme_sqe *sqe,
-			 hy_nvme_cmd_fn cb, void *arg)
+int hy_nvme_qpair_submit(struct hy_nvme_qpair *qp, const struct hy_nvme_sqe *sqe, hy_nvme_cmd_fn cb,
+			 void *arg)
 {
 	struct qp_req r;
 	uint16_t cid;
@@ -356,9 +357,8 @@ int hy_nvme_qpair_flush(struct hy_nvme_qpair *qp, uint32_t nsid, hy_nvme_cmd_fn 
 }
 
 /* NVM 1.0, "Write Zeroes command": no data; DEAC (CDW12 bit 25) lets the controller deallocate. */
-int hy_nvme_qpair_write_zeroes(struct hy_nvme_qpair *qp, const struct hy_nvme_ns *ns,
-			       uint64_t slba, uint64_t nlb, uint32_t flags, hy_nvme_cmd_fn cb,
-			       void *arg)
+int hy_nvme_qpair_write_zeroes(struct hy_nvme_qpair *qp, const struct hy_nvme_ns *ns, uint64_t slba,
+			       uint64_t nlb, uint32_t flags, hy_nvme_cmd_fn cb, void *arg)
 {
 	const uint64_t chunk = HY_NVME_RW_NLB_MAX;
 	uint64_t ncmd;
@@ -457,8 +457,8 @@ void hy_nvme_qpair_ring_doorbell(struct hy_nvme_qpair *qp)
 }
 
 /* End one command; end its request when it was the last. The callback runs last of all. */
-static void trk_end(struct hy_nvme_qpair *qp, struct hy_nvme_tracker *t, int err,
-		    uint16_t status, uint32_t dw0)
+static void trk_end(struct hy_nvme_qpair *qp, struct hy_nvme_tracker *t, int err, uint16_t status,
+		    uint32_t dw0)
 {
 	struct hy_nvme_tracker *h = &qp->trk[t->head];
 	struct hy_nvme_cpl cpl;
@@ -543,8 +543,9 @@ int hy_nvme_qpair_poll(struct hy_nvme_qpair *qp, unsigned max)
 	if (n) {
 		/*
 		 * Giving the slots back lets the controller overwrite them: every read of the
-		 * consumed CQEs above must be done first (x86 keeps loads before later stores; the
-		 * barrier is for weaker CPUs). Pairs with the controller's CQ-full check.
+		 * consumed CQEs above must be done first. x86 never moves loads after a later
+		 * store; elsewhere hy_wmb() is a full fence. Pairs with the controller's reuse of
+		 * the slots it learns are free from this doorbell.
 		 */
 		hy_wmb();
 		mmio_write32(qp->cq_db, qp->cq_head);

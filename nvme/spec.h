@@ -42,8 +42,8 @@
 #define HY_NVME_REG_DBS 0x1000
 
 /* CAP (Base 2.0, 3.1.3.1). */
-#define HY_NVME_CAP_MQES(cap)	((uint32_t)((cap) & 0xffff))	   /* 0's based */
-#define HY_NVME_CAP_CQR(cap)	((uint32_t)(((cap) >> 16) & 0x1)) /* contiguous queues required */
+#define HY_NVME_CAP_MQES(cap)	((uint32_t)((cap)&0xffff))	   /* 0's based */
+#define HY_NVME_CAP_CQR(cap)	((uint32_t)(((cap) >> 16) & 0x1))  /* contiguous queues required */
 #define HY_NVME_CAP_TO(cap)	((uint32_t)(((cap) >> 24) & 0xff)) /* 500 ms units */
 #define HY_NVME_CAP_DSTRD(cap)	((uint32_t)(((cap) >> 32) & 0xf))
 #define HY_NVME_CAP_NSSRS(cap)	((uint32_t)(((cap) >> 36) & 0x1))
@@ -55,34 +55,34 @@
 #define HY_NVME_CAP_CSS_NOIO	(1u << 7) /* no I/O Command Set (admin only) */
 
 /* CC (Base 2.0, 3.1.3.5). */
-#define HY_NVME_CC_EN		   (1u << 0)
-#define HY_NVME_CC_CSS_SHIFT	   4
-#define HY_NVME_CC_CSS_NVM	   (0u << 4)
-#define HY_NVME_CC_MPS_SHIFT	   7
-#define HY_NVME_CC_AMS_SHIFT	   11
-#define HY_NVME_CC_SHN_SHIFT	   14
-#define HY_NVME_CC_SHN_MASK	   (3u << 14)
-#define HY_NVME_CC_SHN_NORMAL	   (1u << 14)
-#define HY_NVME_CC_SHN_ABRUPT	   (2u << 14)
-#define HY_NVME_CC_IOSQES_SHIFT	   16
-#define HY_NVME_CC_IOCQES_SHIFT	   20
-#define HY_NVME_CC_IOSQES(cc)	   (((cc) >> 16) & 0xf)
-#define HY_NVME_CC_IOCQES(cc)	   (((cc) >> 20) & 0xf)
-#define HY_NVME_CC_MPS(cc)	   (((cc) >> 7) & 0xf)
-#define HY_NVME_CC_CSS(cc)	   (((cc) >> 4) & 0x7)
+#define HY_NVME_CC_EN		(1u << 0)
+#define HY_NVME_CC_CSS_SHIFT	4
+#define HY_NVME_CC_CSS_NVM	(0u << 4)
+#define HY_NVME_CC_MPS_SHIFT	7
+#define HY_NVME_CC_AMS_SHIFT	11
+#define HY_NVME_CC_SHN_SHIFT	14
+#define HY_NVME_CC_SHN_MASK	(3u << 14)
+#define HY_NVME_CC_SHN_NORMAL	(1u << 14)
+#define HY_NVME_CC_SHN_ABRUPT	(2u << 14)
+#define HY_NVME_CC_IOSQES_SHIFT 16
+#define HY_NVME_CC_IOCQES_SHIFT 20
+#define HY_NVME_CC_IOSQES(cc)	(((cc) >> 16) & 0xf)
+#define HY_NVME_CC_IOCQES(cc)	(((cc) >> 20) & 0xf)
+#define HY_NVME_CC_MPS(cc)	(((cc) >> 7) & 0xf)
+#define HY_NVME_CC_CSS(cc)	(((cc) >> 4) & 0x7)
 
 /* CSTS (Base 2.0, 3.1.3.6). */
-#define HY_NVME_CSTS_RDY	   (1u << 0)
-#define HY_NVME_CSTS_CFS	   (1u << 1) /* Controller Fatal Status */
-#define HY_NVME_CSTS_SHST_MASK	   (3u << 2)
+#define HY_NVME_CSTS_RDY	    (1u << 0)
+#define HY_NVME_CSTS_CFS	    (1u << 1) /* Controller Fatal Status */
+#define HY_NVME_CSTS_SHST_MASK	    (3u << 2)
 #define HY_NVME_CSTS_SHST_OCCURRING (1u << 2)
-#define HY_NVME_CSTS_SHST_COMPLETE (2u << 2)
-#define HY_NVME_CSTS_NSSRO	   (1u << 4)
-#define HY_NVME_CSTS_PP		   (1u << 5)
+#define HY_NVME_CSTS_SHST_COMPLETE  (2u << 2)
+#define HY_NVME_CSTS_NSSRO	    (1u << 4)
+#define HY_NVME_CSTS_PP		    (1u << 5)
 
 /* AQA (Base 2.0, 3.1.3.8): ASQS bits 11:0, ACQS bits 27:16, both 0's based. */
 #define HY_NVME_AQA(sq_entries, cq_entries)                                                        \
-	((((uint32_t)(cq_entries) - 1) << 16) | ((uint32_t)(sq_entries) - 1))
+	((((uint32_t)(cq_entries)-1) << 16) | ((uint32_t)(sq_entries)-1))
 #define HY_NVME_AQA_MAX_ENTRIES 4096
 
 /* Queue entry sizes as log2 (CC.IOSQES/IOCQES; Identify Controller SQES/CQES). */
@@ -142,63 +142,63 @@ _Static_assert(offsetof(struct hy_nvme_cqe, status) == 14, "status is DW3 bits 3
  * the CQE status word shifted right by one (Phase Tag dropped): SC bits 7:0, SCT bits 10:8, CRD
  * bits 12:11, M bit 13, DNR bit 14.
  */
-#define HY_NVME_STATUS_SC(st)	 ((unsigned)(st) & 0xff)
-#define HY_NVME_STATUS_SCT(st)	 (((unsigned)(st) >> 8) & 0x7)
-#define HY_NVME_STATUS_CRD(st)	 (((unsigned)(st) >> 11) & 0x3)
-#define HY_NVME_STATUS_M(st)	 (((unsigned)(st) >> 13) & 0x1)
-#define HY_NVME_STATUS_DNR(st)	 (((unsigned)(st) >> 14) & 0x1)
-#define HY_NVME_STATUS(sct, sc) ((uint16_t)((((sct) & 0x7) << 8) | ((sc) & 0xff)))
+#define HY_NVME_STATUS_SC(st)	((unsigned)(st)&0xff)
+#define HY_NVME_STATUS_SCT(st)	(((unsigned)(st) >> 8) & 0x7)
+#define HY_NVME_STATUS_CRD(st)	(((unsigned)(st) >> 11) & 0x3)
+#define HY_NVME_STATUS_M(st)	(((unsigned)(st) >> 13) & 0x1)
+#define HY_NVME_STATUS_DNR(st)	(((unsigned)(st) >> 14) & 0x1)
+#define HY_NVME_STATUS(sct, sc) ((uint16_t)((((sct)&0x7) << 8) | ((sc)&0xff)))
 
 /* Status Code Types. */
-#define HY_NVME_SCT_GENERIC	0x0
+#define HY_NVME_SCT_GENERIC	 0x0
 #define HY_NVME_SCT_CMD_SPECIFIC 0x1
-#define HY_NVME_SCT_MEDIA	0x2
-#define HY_NVME_SCT_PATH	0x3
-#define HY_NVME_SCT_VENDOR	0x7
+#define HY_NVME_SCT_MEDIA	 0x2
+#define HY_NVME_SCT_PATH	 0x3
+#define HY_NVME_SCT_VENDOR	 0x7
 
 /* Generic Command Status (SCT 0), Base 2.0 Figure "Generic Command Status Values". */
-#define HY_NVME_SC_SUCCESS		 0x00
-#define HY_NVME_SC_INVALID_OPCODE	 0x01
-#define HY_NVME_SC_INVALID_FIELD	 0x02
-#define HY_NVME_SC_CID_CONFLICT		 0x03
-#define HY_NVME_SC_DATA_XFER_ERROR	 0x04
-#define HY_NVME_SC_POWER_LOSS		 0x05
-#define HY_NVME_SC_INTERNAL		 0x06
-#define HY_NVME_SC_ABORT_REQ		 0x07
-#define HY_NVME_SC_ABORT_SQ_DELETED	 0x08
-#define HY_NVME_SC_FUSED_FAIL		 0x09
-#define HY_NVME_SC_FUSED_MISSING	 0x0a
-#define HY_NVME_SC_INVALID_NS		 0x0b
-#define HY_NVME_SC_CMD_SEQ_ERROR	 0x0c
-#define HY_NVME_SC_SGL_INVALID_LAST	 0x0d
-#define HY_NVME_SC_SGL_INVALID_COUNT	 0x0e
-#define HY_NVME_SC_SGL_INVALID_DATA	 0x0f
-#define HY_NVME_SC_SGL_INVALID_METADATA	 0x10
-#define HY_NVME_SC_SGL_INVALID_TYPE	 0x11
-#define HY_NVME_SC_CMB_INVALID_USE	 0x12
-#define HY_NVME_SC_PRP_INVALID_OFFSET	 0x13
-#define HY_NVME_SC_ATOMIC_WU_EXCEEDED	 0x14
-#define HY_NVME_SC_OP_DENIED		 0x15
-#define HY_NVME_SC_SGL_INVALID_OFFSET	 0x16
-#define HY_NVME_SC_HOSTID_INCONSISTENT	 0x18
-#define HY_NVME_SC_KA_EXPIRED		 0x19
-#define HY_NVME_SC_KA_INVALID		 0x1a
-#define HY_NVME_SC_PREEMPT_ABORT	 0x1b
-#define HY_NVME_SC_SANITIZE_FAILED	 0x1c
-#define HY_NVME_SC_SANITIZE_IN_PROGRESS	 0x1d
+#define HY_NVME_SC_SUCCESS		   0x00
+#define HY_NVME_SC_INVALID_OPCODE	   0x01
+#define HY_NVME_SC_INVALID_FIELD	   0x02
+#define HY_NVME_SC_CID_CONFLICT		   0x03
+#define HY_NVME_SC_DATA_XFER_ERROR	   0x04
+#define HY_NVME_SC_POWER_LOSS		   0x05
+#define HY_NVME_SC_INTERNAL		   0x06
+#define HY_NVME_SC_ABORT_REQ		   0x07
+#define HY_NVME_SC_ABORT_SQ_DELETED	   0x08
+#define HY_NVME_SC_FUSED_FAIL		   0x09
+#define HY_NVME_SC_FUSED_MISSING	   0x0a
+#define HY_NVME_SC_INVALID_NS		   0x0b
+#define HY_NVME_SC_CMD_SEQ_ERROR	   0x0c
+#define HY_NVME_SC_SGL_INVALID_LAST	   0x0d
+#define HY_NVME_SC_SGL_INVALID_COUNT	   0x0e
+#define HY_NVME_SC_SGL_INVALID_DATA	   0x0f
+#define HY_NVME_SC_SGL_INVALID_METADATA	   0x10
+#define HY_NVME_SC_SGL_INVALID_TYPE	   0x11
+#define HY_NVME_SC_CMB_INVALID_USE	   0x12
+#define HY_NVME_SC_PRP_INVALID_OFFSET	   0x13
+#define HY_NVME_SC_ATOMIC_WU_EXCEEDED	   0x14
+#define HY_NVME_SC_OP_DENIED		   0x15
+#define HY_NVME_SC_SGL_INVALID_OFFSET	   0x16
+#define HY_NVME_SC_HOSTID_INCONSISTENT	   0x18
+#define HY_NVME_SC_KA_EXPIRED		   0x19
+#define HY_NVME_SC_KA_INVALID		   0x1a
+#define HY_NVME_SC_PREEMPT_ABORT	   0x1b
+#define HY_NVME_SC_SANITIZE_FAILED	   0x1c
+#define HY_NVME_SC_SANITIZE_IN_PROGRESS	   0x1d
 #define HY_NVME_SC_SGL_INVALID_GRANULARITY 0x1e
-#define HY_NVME_SC_CMD_NOT_SUP_CMB_QUEUE 0x1f
-#define HY_NVME_SC_NS_WRITE_PROTECTED	 0x20
-#define HY_NVME_SC_CMD_INTERRUPTED	 0x21
-#define HY_NVME_SC_TRANSIENT_TRANSPORT	 0x22
-#define HY_NVME_SC_PROHIBITED_LOCKDOWN	 0x23
-#define HY_NVME_SC_MEDIA_NOT_READY	 0x24
+#define HY_NVME_SC_CMD_NOT_SUP_CMB_QUEUE   0x1f
+#define HY_NVME_SC_NS_WRITE_PROTECTED	   0x20
+#define HY_NVME_SC_CMD_INTERRUPTED	   0x21
+#define HY_NVME_SC_TRANSIENT_TRANSPORT	   0x22
+#define HY_NVME_SC_PROHIBITED_LOCKDOWN	   0x23
+#define HY_NVME_SC_MEDIA_NOT_READY	   0x24
 /* Generic Command Status, NVM Command Set specific values (NVM 1.0). */
-#define HY_NVME_SC_LBA_RANGE		 0x80
-#define HY_NVME_SC_CAP_EXCEEDED		 0x81
-#define HY_NVME_SC_NS_NOT_READY		 0x82
-#define HY_NVME_SC_RESERVATION_CONFLICT	 0x83
-#define HY_NVME_SC_FORMAT_IN_PROGRESS	 0x84
+#define HY_NVME_SC_LBA_RANGE		0x80
+#define HY_NVME_SC_CAP_EXCEEDED		0x81
+#define HY_NVME_SC_NS_NOT_READY		0x82
+#define HY_NVME_SC_RESERVATION_CONFLICT 0x83
+#define HY_NVME_SC_FORMAT_IN_PROGRESS	0x84
 
 /* Command Specific Status (SCT 1), Base 2.0 and NVM 1.0. */
 #define HY_NVME_SC_CQ_INVALID		  0x00
@@ -220,36 +220,36 @@ _Static_assert(offsetof(struct hy_nvme_cqe, status) == 14, "status is DW3 bits 3
 #define HY_NVME_SC_READ_ONLY		  0x82 /* NVM: write to read only range */
 
 /* Media and Data Integrity Errors (SCT 2). */
-#define HY_NVME_SC_WRITE_FAULT		0x80
-#define HY_NVME_SC_UNRECOVERED_READ	0x81
-#define HY_NVME_SC_GUARD_CHECK		0x82
-#define HY_NVME_SC_APPTAG_CHECK		0x83
-#define HY_NVME_SC_REFTAG_CHECK		0x84
-#define HY_NVME_SC_COMPARE_FAILED	0x85
-#define HY_NVME_SC_ACCESS_DENIED	0x86
+#define HY_NVME_SC_WRITE_FAULT		    0x80
+#define HY_NVME_SC_UNRECOVERED_READ	    0x81
+#define HY_NVME_SC_GUARD_CHECK		    0x82
+#define HY_NVME_SC_APPTAG_CHECK		    0x83
+#define HY_NVME_SC_REFTAG_CHECK		    0x84
+#define HY_NVME_SC_COMPARE_FAILED	    0x85
+#define HY_NVME_SC_ACCESS_DENIED	    0x86
 #define HY_NVME_SC_DEALLOCATED_OR_UNWRITTEN 0x87
 
 /* Path Related Status (SCT 3). */
-#define HY_NVME_SC_PATH_INTERNAL	  0x00
-#define HY_NVME_SC_ANA_PERSISTENT_LOSS	  0x01
-#define HY_NVME_SC_ANA_INACCESSIBLE	  0x02
-#define HY_NVME_SC_ANA_TRANSITION	  0x03
-#define HY_NVME_SC_CTRL_PATH_ERROR	  0x60
-#define HY_NVME_SC_HOST_PATH_ERROR	  0x70
-#define HY_NVME_SC_HOST_ABORTED_CMD	  0x71
+#define HY_NVME_SC_PATH_INTERNAL       0x00
+#define HY_NVME_SC_ANA_PERSISTENT_LOSS 0x01
+#define HY_NVME_SC_ANA_INACCESSIBLE    0x02
+#define HY_NVME_SC_ANA_TRANSITION      0x03
+#define HY_NVME_SC_CTRL_PATH_ERROR     0x60
+#define HY_NVME_SC_HOST_PATH_ERROR     0x70
+#define HY_NVME_SC_HOST_ABORTED_CMD    0x71
 
 /* Admin opcodes (Base 2.0, 5 "Admin Command Set", Figure "Opcodes for Admin Commands"). */
-#define HY_NVME_ADM_DELETE_SQ	0x00
-#define HY_NVME_ADM_CREATE_SQ	0x01
+#define HY_NVME_ADM_DELETE_SQ	 0x00
+#define HY_NVME_ADM_CREATE_SQ	 0x01
 #define HY_NVME_ADM_GET_LOG_PAGE 0x02
-#define HY_NVME_ADM_DELETE_CQ	0x04
-#define HY_NVME_ADM_CREATE_CQ	0x05
-#define HY_NVME_ADM_IDENTIFY	0x06
-#define HY_NVME_ADM_ABORT	0x08
+#define HY_NVME_ADM_DELETE_CQ	 0x04
+#define HY_NVME_ADM_CREATE_CQ	 0x05
+#define HY_NVME_ADM_IDENTIFY	 0x06
+#define HY_NVME_ADM_ABORT	 0x08
 #define HY_NVME_ADM_SET_FEATURES 0x09
 #define HY_NVME_ADM_GET_FEATURES 0x0a
-#define HY_NVME_ADM_ASYNC_EVENT	0x0c
-#define HY_NVME_ADM_KEEP_ALIVE	0x18
+#define HY_NVME_ADM_ASYNC_EVENT	 0x0c
+#define HY_NVME_ADM_KEEP_ALIVE	 0x18
 
 /* NVM command set opcodes (NVM 1.0, Figure "Opcodes for NVM Commands"). */
 #define HY_NVME_CMD_FLUSH	 0x00
@@ -261,15 +261,15 @@ _Static_assert(offsetof(struct hy_nvme_cqe, status) == 14, "status is DW3 bits 3
 #define HY_NVME_CMD_DSM		 0x09
 
 /* Read/Write/Write Zeroes CDW12 (NVM 1.0): NLB bits 15:0 are 0's based. */
-#define HY_NVME_RW_NLB_MAX	   65536u
-#define HY_NVME_RW_FUA		   (1u << 30)
-#define HY_NVME_RW_LR		   (1u << 31)
-#define HY_NVME_WZ_DEAC		   (1u << 25) /* Write Zeroes: Deallocate */
+#define HY_NVME_RW_NLB_MAX 65536u
+#define HY_NVME_RW_FUA	   (1u << 30)
+#define HY_NVME_RW_LR	   (1u << 31)
+#define HY_NVME_WZ_DEAC	   (1u << 25) /* Write Zeroes: Deallocate */
 /* Dataset Management CDW10 NR bits 7:0 (0's based), CDW11 attributes. */
-#define HY_NVME_DSM_MAX_RANGES	   256u
-#define HY_NVME_DSM_IDR		   (1u << 0)
-#define HY_NVME_DSM_IDW		   (1u << 1)
-#define HY_NVME_DSM_AD		   (1u << 2) /* Attribute - Deallocate */
+#define HY_NVME_DSM_MAX_RANGES 256u
+#define HY_NVME_DSM_IDR	       (1u << 0)
+#define HY_NVME_DSM_IDW	       (1u << 1)
+#define HY_NVME_DSM_AD	       (1u << 2) /* Attribute - Deallocate */
 
 /* NVM 1.0, Figure "Dataset Management - Range Definition". */
 struct hy_nvme_dsm_range {
@@ -280,11 +280,11 @@ struct hy_nvme_dsm_range {
 _Static_assert(sizeof(struct hy_nvme_dsm_range) == 16, "DSM range is 16 bytes");
 
 /* Identify CNS values (Base 2.0, 5.17 "Identify command"). */
-#define HY_NVME_CNS_NS		0x00
-#define HY_NVME_CNS_CTRL	0x01
+#define HY_NVME_CNS_NS		 0x00
+#define HY_NVME_CNS_CTRL	 0x01
 #define HY_NVME_CNS_ACTIVE_NSIDS 0x02
-#define HY_NVME_IDENTIFY_SIZE	4096u
-#define HY_NVME_NSID_LIST_MAX	1024u /* a Namespace List holds up to 1024 NSIDs */
+#define HY_NVME_IDENTIFY_SIZE	 4096u
+#define HY_NVME_NSID_LIST_MAX	 1024u /* a Namespace List holds up to 1024 NSIDs */
 
 /* Feature identifiers (Base 2.0, 5.27 "Set Features command"). */
 #define HY_NVME_FEAT_NUM_QUEUES 0x07
@@ -294,8 +294,8 @@ _Static_assert(sizeof(struct hy_nvme_dsm_range) == 16, "DSM range is 16 bytes");
 #define HY_NVME_LOG_SMART 0x02
 
 /*
- * Identify Controller data structure (Base 2.0, 5.17 "Identify command", CNS 01h). Fields Hydra reads are named;
- * the rest are kept as reserved bytes with the offsets asserted below.
+ * Identify Controller data structure (Base 2.0, 5.17 "Identify command", CNS 01h). Fields Hydra
+ * reads are named; the rest are kept as reserved bytes with the offsets asserted below.
  */
 struct hy_nvme_id_ctrl {
 	uint16_t vid;
@@ -417,7 +417,7 @@ _Static_assert(offsetof(struct hy_nvme_id_ns, nguid) == 104, "NGUID at byte 104"
 _Static_assert(offsetof(struct hy_nvme_id_ns, lbaf) == 128, "LBAF0 at byte 128");
 
 /* FLBAS: the format index is bits 3:0, extended by bits 6:5 when NLBAF > 16 (NVM 1.0). */
-#define HY_NVME_FLBAS_INDEX(flbas) (((flbas) & 0xfu) | ((((unsigned)(flbas) >> 5) & 0x3u) << 4))
+#define HY_NVME_FLBAS_INDEX(flbas) (((flbas)&0xfu) | ((((unsigned)(flbas) >> 5) & 0x3u) << 4))
 #define HY_NVME_FLBAS_EXTENDED	   (1u << 4)
 
 /* Error Information log page entry (Base 2.0, 5.16 "Get Log Page command", LID 01h). */

@@ -15,7 +15,10 @@ struct status_name {
 	const char *name;
 };
 
-#define S(sct, sc, err, name) {HY_NVME_STATUS(sct, sc), err, name}
+#define S(sct, sc, err, name)                                                                      \
+	{                                                                                          \
+		HY_NVME_STATUS(sct, sc), err, name                                                 \
+	}
 
 static const struct status_name status_names[] = {
 	S(HY_NVME_SCT_GENERIC, HY_NVME_SC_SUCCESS, 0, "Successful Completion"),
@@ -65,10 +68,12 @@ static const struct status_name status_names[] = {
 	S(HY_NVME_SCT_GENERIC, HY_NVME_SC_NS_WRITE_PROTECTED, -EROFS,
 	  "Namespace is Write Protected"),
 	S(HY_NVME_SCT_GENERIC, HY_NVME_SC_CMD_INTERRUPTED, -EAGAIN, "Command Interrupted"),
-	S(HY_NVME_SCT_GENERIC, HY_NVME_SC_TRANSIENT_TRANSPORT, -EAGAIN, "Transient Transport Error"),
+	S(HY_NVME_SCT_GENERIC, HY_NVME_SC_TRANSIENT_TRANSPORT, -EAGAIN,
+	  "Transient Transport Error"),
 	S(HY_NVME_SCT_GENERIC, HY_NVME_SC_PROHIBITED_LOCKDOWN, -EPERM,
 	  "Command Prohibited by Command and Feature Lockdown"),
-	S(HY_NVME_SCT_GENERIC, HY_NVME_SC_MEDIA_NOT_READY, -EAGAIN, "Admin Command Media Not Ready"),
+	S(HY_NVME_SCT_GENERIC, HY_NVME_SC_MEDIA_NOT_READY, -EAGAIN,
+	  "Admin Command Media Not Ready"),
 	S(HY_NVME_SCT_GENERIC, HY_NVME_SC_LBA_RANGE, -ERANGE, "LBA Out of Range"),
 	S(HY_NVME_SCT_GENERIC, HY_NVME_SC_CAP_EXCEEDED, -ENOSPC, "Capacity Exceeded"),
 	S(HY_NVME_SCT_GENERIC, HY_NVME_SC_NS_NOT_READY, -EAGAIN, "Namespace Not Ready"),
@@ -94,7 +99,8 @@ static const struct status_name status_names[] = {
 	  "Feature Not Changeable"),
 	S(HY_NVME_SCT_CMD_SPECIFIC, HY_NVME_SC_FEATURE_NOT_PER_NS, -EINVAL,
 	  "Feature Not Namespace Specific"),
-	S(HY_NVME_SCT_CMD_SPECIFIC, HY_NVME_SC_CONFLICTING_ATTRS, -EINVAL, "Conflicting Attributes"),
+	S(HY_NVME_SCT_CMD_SPECIFIC, HY_NVME_SC_CONFLICTING_ATTRS, -EINVAL,
+	  "Conflicting Attributes"),
 	S(HY_NVME_SCT_CMD_SPECIFIC, HY_NVME_SC_INVALID_PI, -EINVAL,
 	  "Invalid Protection Information"),
 	S(HY_NVME_SCT_CMD_SPECIFIC, HY_NVME_SC_READ_ONLY, -EROFS,
@@ -115,7 +121,8 @@ static const struct status_name status_names[] = {
 	S(HY_NVME_SCT_PATH, HY_NVME_SC_PATH_INTERNAL, -EIO, "Internal Path Error"),
 	S(HY_NVME_SCT_PATH, HY_NVME_SC_ANA_PERSISTENT_LOSS, -ENOLINK,
 	  "Asymmetric Access Persistent Loss"),
-	S(HY_NVME_SCT_PATH, HY_NVME_SC_ANA_INACCESSIBLE, -ENOLINK, "Asymmetric Access Inaccessible"),
+	S(HY_NVME_SCT_PATH, HY_NVME_SC_ANA_INACCESSIBLE, -ENOLINK,
+	  "Asymmetric Access Inaccessible"),
 	S(HY_NVME_SCT_PATH, HY_NVME_SC_ANA_TRANSITION, -EAGAIN, "Asymmetric Access Transition"),
 	S(HY_NVME_SCT_PATH, HY_NVME_SC_CTRL_PATH_ERROR, -ENOLINK, "Controller Pathing Error"),
 	S(HY_NVME_SCT_PATH, HY_NVME_SC_HOST_PATH_ERROR, -ENOLINK, "Host Pathing Error"),

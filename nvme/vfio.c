@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <linux/vfio.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,13 +108,18 @@ static int vfio_read_hex(const char *dir, const char *name, unsigned long *val)
 	return 0;
 }
 
-static void vfio_bind_hint(const struct hy_nvme_vfio *v, char *out, size_t outlen)
+static void vfio_bind_hint(const struct hy_nvme_vfio *v, bool bound, char *out, size_t outlen)
 {
+	char unbind[192] = "";
+
+	if (bound)
+		snprintf(unbind, sizeof(unbind), "echo %s > %s/bus/pci/devices/%s/driver/unbind; ",
+			 v->bdf, vfio_sysfs, v->bdf);
 	snprintf(out, outlen,
 		 "run `tools/nvme-setup.sh bind %s` (nvme/README-nvme.md), or by hand: modprobe "
-		 "vfio-pci; echo %s > %s/bus/pci/devices/%s/driver/unbind; echo vfio-pci > "
-		 "%s/bus/pci/devices/%s/driver_override; echo %s > %s/bus/pci/drivers_probe",
-		 v->bdf, v->bdf, vfio_sysfs, v->bdf, vfio_sysfs, v->bdf, v->bdf, vfio_sysfs);
+		 "vfio-pci; %secho vfio-pci > %s/bus/pci/devices/%s/driver_override; echo %s > "
+		 "%s/bus/pci/drivers_probe",
+		 v->bdf, unbind, vfio_sysfs, v->bdf, v->bdf, vfio_sysfs);
 }
 
 /* What sysfs says about the function: exists, is NVMe, has an IOMMU group, is on vfio-pci. */
@@ -133,29 +139,36 @@ static int vfio_check_sysfs(struct hy_nvme_vfio *v)
 		return vfio_fail(v, ret, "cannot read the PCI class of %s: %s", v->bdf,
 				 strerror(-ret));
 	if (class != HY_NVME_PCI_CLASS)
-		return vfio_fail(v, -ENODEV,
-				 "%s is not an NVMe controller (PCI class 0x%06lx, expected 0x%06x)",
-				 v->bdf, class, HY_NVME_PCI_CLASS);
+		return vfio_fail(
+			v, -ENODEV,
+			"%s is not an NVMe controller (PCI class 0x%06lx, expected 0x%06x)", v->bdf,
+			class, HY_NVME_PCI_CLASS);
 	ret = vfio_link_base(dir, "iommu_group", grp, sizeof(grp));
 	if (ret)
-		return vfio_fail(v, -ENODEV,
-				 "%s has no IOMMU group: the kernel runs without an IOMMU; enable "
-				 "VT-d/AMD-Vi in the firmware and boot with intel_iommu=on iommu=pt "
-				 "(or amd_iommu=on)",
-				 v->bdf);
+		return vfio_fail(
+			v, -ENODEV,
+			"%s has no IOMMU group: the kernel runs without an IOMMU; enable "
+			"VT-d/AMD-Vi in the firmware and boot with intel_iommu=on iommu=pt "
+			"(or amd_iommu=on)",
+			v->bdf);
 	v->group_id = atoi(grp);
-	vfio_bind_hint(v, hint, sizeof(hint));
 	ret = vfio_link_base(dir, "driver", drv, sizeof(drv));
-	if (ret == -ENOENT)
-		return vfio_fail(v, -ENODEV, "%s is not bound to any driver; to give it to Hydra, %s",
-				 v->bdf, hint);
+	if (ret == -ENOENT) {
+		vfio_bind_hint(v, false, hint, sizeof(hint));
+		return vfio_fail(v, -ENODEV,
+				 "%s is not bound to any driver; to hand it to Hydra, %s", v->bdf,
+				 hint);
+	}
 	if (ret)
-		return vfio_fail(v, ret, "cannot read the driver of %s: %s", v->bdf, strerror(-ret));
-	if (strcmp(drv, "vfio-pci") != 0)
+		return vfio_fail(v, ret, "cannot read the driver of %s: %s", v->bdf,
+				 strerror(-ret));
+	if (strcmp(drv, "vfio-pci") != 0) {
+		vfio_bind_hint(v, true, hint, sizeof(hint));
 		return vfio_fail(v, -EBUSY,
-				 "%s is bound to %s; to give it to Hydra (and take it from the "
-				 "kernel: unmount its file systems first), %s",
+				 "%s is bound to %s; to hand it to Hydra (unmount its file systems "
+				 "first: the kernel loses the disk), %s",
 				 v->bdf, drv, hint);
+	}
 	return 0;
 }
 
@@ -176,7 +189,8 @@ static void vfio_read_iova_ranges(struct hy_nvme_vfio *v)
 	if (ioctl(v->container, VFIO_IOMMU_GET_INFO, info) < 0 ||
 	    !(info->flags & VFIO_IOMMU_INFO_CAPS))
 		goto out;
-	for (off = info->cap_offset; off && off + sizeof(struct vfio_info_cap_header) <= info->argsz;) {
+	for (off = info->cap_offset;
+	     off && off + sizeof(struct vfio_info_cap_header) <= info->argsz;) {
 		struct vfio_info_cap_header *h = (void *)((uint8_t *)info + off);
 
 		if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
@@ -227,8 +241,7 @@ static int vfio_enable_bus_master(struct hy_nvme_vfio *v)
 	if (pread(v->device, &cmd, sizeof(cmd), (off_t)(v->cfg_off + PCI_COMMAND)) != sizeof(cmd))
 		return -EIO;
 	cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-	if (pwrite(v->device, &cmd, sizeof(cmd), (off_t)(v->cfg_off + PCI_COMMAND)) !=
-	    sizeof(cmd))
+	if (pwrite(v->device, &cmd, sizeof(cmd), (off_t)(v->cfg_off + PCI_COMMAND)) != sizeof(cmd))
 		return -EIO;
 	return 0;
 }
@@ -243,15 +256,16 @@ static int vfio_open_container(struct hy_nvme_vfio *v)
 	if (v->container < 0) {
 		ret = -errno;
 		if (ret == -ENOENT)
-			return vfio_fail(v, -ENODEV, "%s does not exist: load VFIO (modprobe vfio-pci)",
-					 path);
+			return vfio_fail(v, -ENODEV,
+					 "%s does not exist: load VFIO (modprobe vfio-pci)", path);
 		return vfio_fail(v, ret, "cannot open %s: %s%s", path, strerror(-ret),
 				 ret == -EACCES || ret == -EPERM ? " (run as root)" : "");
 	}
 	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION ||
 	    ioctl(v->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0)
-		return vfio_fail(v, -EOPNOTSUPP,
-				 "the kernel's VFIO has no type1v2 IOMMU (modprobe vfio_iommu_type1)");
+		return vfio_fail(
+			v, -EOPNOTSUPP,
+			"the kernel's VFIO has no type1v2 IOMMU (modprobe vfio_iommu_type1)");
 	return 0;
 }
 
@@ -266,10 +280,11 @@ static int vfio_open_group(struct hy_nvme_vfio *v)
 	if (v->group < 0) {
 		ret = -errno;
 		if (ret == -EACCES || ret == -EPERM)
-			return vfio_fail(v, -EACCES,
-					 "no access to %s: run as root, or give this user the group "
-					 "file (chown USER %s)",
-					 path, path);
+			return vfio_fail(
+				v, -EACCES,
+				"no access to %s: run as root, or give this user the group "
+				"file (chown USER %s)",
+				path, path);
 		if (ret == -EBUSY)
 			return vfio_fail(v, -EBUSY,
 					 "IOMMU group %d of %s is open in another process (another "
@@ -281,10 +296,11 @@ static int vfio_open_group(struct hy_nvme_vfio *v)
 		return vfio_fail(v, -errno, "VFIO_GROUP_GET_STATUS on %s failed: %s", path,
 				 strerror(errno));
 	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE))
-		return vfio_fail(v, -EBUSY,
-				 "IOMMU group %d is not viable: every device in it must be bound to "
-				 "vfio-pci (ls %s/kernel/iommu_groups/%d/devices)",
-				 v->group_id, vfio_sysfs, v->group_id);
+		return vfio_fail(
+			v, -EBUSY,
+			"IOMMU group %d is not viable: every device in it must be bound to "
+			"vfio-pci (ls %s/kernel/iommu_groups/%d/devices)",
+			v->group_id, vfio_sysfs, v->group_id);
 	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container) < 0)
 		return vfio_fail(v, -errno, "VFIO_GROUP_SET_CONTAINER for group %d failed: %s",
 				 v->group_id, strerror(errno));
@@ -307,8 +323,8 @@ static int vfio_open_device(struct hy_nvme_vfio *v)
 	if (v->device < 0)
 		return vfio_fail(v, -errno, "VFIO_GROUP_GET_DEVICE_FD for %s failed: %s", v->bdf,
 				 strerror(errno));
-	if (ioctl(v->device, VFIO_DEVICE_GET_INFO, &di) < 0 || !(di.flags & VFIO_DEVICE_FLAGS_PCI) ||
-	    di.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX)
+	if (ioctl(v->device, VFIO_DEVICE_GET_INFO, &di) < 0 ||
+	    !(di.flags & VFIO_DEVICE_FLAGS_PCI) || di.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX)
 		return vfio_fail(v, -ENODEV, "%s is not a VFIO PCI device", v->bdf);
 
 	ret = vfio_region(v, VFIO_PCI_CONFIG_REGION_INDEX, &cfg);
@@ -348,9 +364,10 @@ int hy_nvme_vfio_open(struct hy_nvme_vfio *v, const char *bdf)
 	memset(v, 0, sizeof(*v));
 	v->container = v->group = v->device = -1;
 	if (vfio_parse_bdf(bdf, v->bdf, sizeof(v->bdf)))
-		return vfio_fail(v, -EINVAL,
-				 "'%s' is not a PCI address (expected DDDD:BB:DD.F, e.g. 0000:00:04.0)",
-				 bdf);
+		return vfio_fail(
+			v, -EINVAL,
+			"'%s' is not a PCI address (expected DDDD:BB:DD.F, e.g. 0000:00:04.0)",
+			bdf);
 	ret = vfio_check_sysfs(v);
 	if (!ret)
 		ret = vfio_open_container(v);

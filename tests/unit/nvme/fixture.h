@@ -55,7 +55,7 @@ static FX_UNUSED int fx_up(struct hy_nvme_ctrl_opts *opts)
 	if (!cfg.opts.admin_timeout_ms)
 		cfg.opts.admin_timeout_ms = 200;
 	if (!cfg.opts.io_timeout_ms)
-		cfg.opts.io_timeout_ms = 20;
+		cfg.opts.io_timeout_ms = 100;
 	return hy_nvme_ctrl_init(&ctrl, &cfg);
 }
 

@@ -216,7 +216,8 @@ static void model_post(struct model *m, uint16_t sqid, uint16_t cid, uint16_t st
 	struct hy_nvme_cqe *e = model_iova(m, cq->iova + (uint64_t)cq->tail * 16, 16);
 
 	if (!cq->exists || (uint16_t)((cq->tail + 1) % cq->size) == cq->head) {
-		model_violation(m, "CQ %u overflows: the host let more commands out than it has room",
+		model_violation(m,
+				"CQ %u overflows: the host let more commands out than it has room",
 				sq->cqid);
 		return;
 	}
@@ -262,10 +263,10 @@ static void model_id_ns(struct model *m, uint32_t nsid, struct hy_nvme_id_ns *id
 	id->dlfeat = 1; /* deallocated blocks read as zeroes */
 }
 
-static uint16_t model_admin(struct model *m, const struct hy_nvme_sqe *c, uint32_t *dw0,
-			    bool *post)
+static uint16_t model_admin(struct model *m, const struct hy_nvme_sqe *c, uint32_t *dw0, bool *post)
 {
-	const uint16_t invalid_field = HY_NVME_STATUS(HY_NVME_SCT_GENERIC, HY_NVME_SC_INVALID_FIELD);
+	const uint16_t invalid_field =
+		HY_NVME_STATUS(HY_NVME_SCT_GENERIC, HY_NVME_SC_INVALID_FIELD);
 	uint16_t qid = (uint16_t)(c->cdw10 & 0xffff);
 	uint32_t size = (c->cdw10 >> 16) + 1;
 
@@ -273,6 +274,11 @@ static uint16_t model_admin(struct model *m, const struct hy_nvme_sqe *c, uint32
 	if (m->drop_admin) {
 		m->drop_admin--;
 		*post = false;
+		if (m->ndropped < MODEL_MAX_DROP) {
+			m->dropped[m->ndropped].sqid = 0;
+			m->dropped[m->ndropped].cid = c->cid;
+			m->ndropped++;
+		}
 		return 0;
 	}
 	switch (c->opc) {
@@ -386,9 +392,10 @@ static uint16_t model_admin(struct model *m, const struct hy_nvme_sqe *c, uint32
 		*dw0 = 1;
 		for (unsigned i = 0; i < m->ndropped && !m->abort_fails; i++) {
 			if (m->dropped[i].sqid == qid && m->dropped[i].cid == cid) {
-				model_post(m, qid, cid,
-					   HY_NVME_STATUS(HY_NVME_SCT_GENERIC, HY_NVME_SC_ABORT_REQ),
-					   0);
+				model_post(
+					m, qid, cid,
+					HY_NVME_STATUS(HY_NVME_SCT_GENERIC, HY_NVME_SC_ABORT_REQ),
+					0);
 				m->dropped[i] = m->dropped[--m->ndropped];
 				*dw0 = 0;
 				break;
@@ -426,7 +433,8 @@ static uint16_t model_admin(struct model *m, const struct hy_nvme_sqe *c, uint32
 			s->percent_used = 3;
 			s->power_cycles[0] = 7;
 		} else {
-			return HY_NVME_STATUS(HY_NVME_SCT_CMD_SPECIFIC, HY_NVME_SC_INVALID_LOG_PAGE);
+			return HY_NVME_STATUS(HY_NVME_SCT_CMD_SPECIFIC,
+					      HY_NVME_SC_INVALID_LOG_PAGE);
 		}
 		return model_dma(m, c, buf, len, true);
 	}
@@ -435,8 +443,8 @@ static uint16_t model_admin(struct model *m, const struct hy_nvme_sqe *c, uint32
 	}
 }
 
-static uint16_t model_io(struct model *m, uint16_t sqid, const struct hy_nvme_sqe *c,
-			 uint32_t *dw0, bool *post)
+static uint16_t model_io(struct model *m, uint16_t sqid, const struct hy_nvme_sqe *c, uint32_t *dw0,
+			 bool *post)
 {
 	const uint16_t lba_range = HY_NVME_STATUS(HY_NVME_SCT_GENERIC, HY_NVME_SC_LBA_RANGE);
 	struct model_ns *ns = model_ns_get(m, c->nsid);
@@ -459,8 +467,12 @@ static uint16_t model_io(struct model *m, uint16_t sqid, const struct hy_nvme_sq
 		if (m->force_skip) {
 			m->force_skip--;
 		} else {
+			uint16_t st = m->force_status;
+
 			m->force_count--;
-			return m->force_status;
+			if (m->force_status2)
+				m->force_status = m->force_status2;
+			return st;
 		}
 	}
 	if (!ns && !(c->opc == HY_NVME_CMD_FLUSH && c->nsid == UINT32_MAX))
@@ -536,6 +548,11 @@ static void model_process_sq(struct model *m, uint16_t qid)
 			m->log_sqid[m->nlog] = qid;
 		}
 		m->nlog++;
+		/* Base 2.0, 3.3.3.1: a CID is unique among the SQ's outstanding commands. */
+		for (unsigned i = 0; i < m->ndropped; i++)
+			if (m->dropped[i].sqid == qid && m->dropped[i].cid == c.cid)
+				model_violation(m, "SQ %u: CID %u reused while outstanding", qid,
+						c.cid);
 		if (c.flags)
 			model_violation(m, "SQE with FUSE/PSDT 0x%02x", c.flags);
 		if (c.cdw2 || c.cdw3 || c.mptr)
@@ -551,6 +568,13 @@ static void model_process_sq(struct model *m, uint16_t qid)
 			model_post(m, qid, 0xbeef, 0, 0);
 		}
 	}
+}
+
+void model_complete_dropped(struct model *m)
+{
+	for (unsigned i = 0; i < m->ndropped; i++)
+		model_post(m, m->dropped[i].sqid, m->dropped[i].cid, 0, 0);
+	m->ndropped = 0;
 }
 
 void model_step(struct model *m)
@@ -570,17 +594,17 @@ static void model_write_cc(struct model *m, uint32_t v)
 		uint32_t asqs = (m->aqa & 0xfff) + 1, acqs = ((m->aqa >> 16) & 0xfff) + 1;
 
 		m->enables++;
-		if (HY_NVME_CC_IOSQES(v) != 6 || HY_NVME_CC_IOCQES(v) != 4 || HY_NVME_CC_MPS(v) != 0 ||
-		    HY_NVME_CC_CSS(v) != 0)
+		if (HY_NVME_CC_IOSQES(v) != 6 || HY_NVME_CC_IOCQES(v) != 4 ||
+		    HY_NVME_CC_MPS(v) != 0 || HY_NVME_CC_CSS(v) != 0)
 			model_violation(m, "CC 0x%08x: unexpected IOSQES/IOCQES/MPS/CSS", v);
 		if (asqs < 2 || acqs < 2 || !m->asq || !m->acq ||
 		    ((m->asq | m->acq) & (HY_NVME_PAGE_SIZE - 1)))
 			model_violation(m, "enabled with a bad admin queue (AQA 0x%08x)", m->aqa);
 		model_reset_state(m);
-		m->sq[0] = (struct model_queue){.exists = true, .iova = m->asq,
-						.size = (uint16_t)asqs, .cqid = 0};
-		m->cq[0] = (struct model_queue){.exists = true, .iova = m->acq,
-						.size = (uint16_t)acqs, .phase = 1};
+		m->sq[0] = (struct model_queue){
+			.exists = true, .iova = m->asq, .size = (uint16_t)asqs, .cqid = 0};
+		m->cq[0] = (struct model_queue){
+			.exists = true, .iova = m->acq, .size = (uint16_t)acqs, .phase = 1};
 		m->csts_reads = 0;
 		if (m->cfs_on_enable)
 			m->cfs = true;
@@ -617,13 +641,13 @@ static void model_doorbell(struct model *m, uint32_t off, uint32_t v)
 	}
 	q = is_cq ? &m->cq[qid] : &m->sq[qid];
 	if (!q->exists) {
-		model_violation(m, "%s doorbell of queue %u, which does not exist", is_cq ? "CQ" : "SQ",
-				qid);
+		model_violation(m, "%s doorbell of queue %u, which does not exist",
+				is_cq ? "CQ" : "SQ", qid);
 		return;
 	}
 	if (v >= q->size) {
-		model_violation(m, "%s %u doorbell value %u >= size %u", is_cq ? "CQ" : "SQ", qid, v,
-				q->size);
+		model_violation(m, "%s %u doorbell value %u >= size %u", is_cq ? "CQ" : "SQ", qid,
+				v, q->size);
 		return;
 	}
 	if (is_cq) {

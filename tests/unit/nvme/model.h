@@ -46,10 +46,10 @@ struct model_queue {
 };
 
 struct model_ns {
-	uint64_t nsze;	 /* blocks */
-	unsigned lbads;	 /* log2 block size */
-	uint16_t ms;	 /* metadata bytes per block (formats Hydra must refuse) */
-	uint8_t *data;	 /* nsze << lbads bytes */
+	uint64_t nsze;	/* blocks */
+	unsigned lbads; /* log2 block size */
+	uint16_t ms;	/* metadata bytes per block (formats Hydra must refuse) */
+	uint8_t *data;	/* nsze << lbads bytes */
 };
 
 struct model_map {
@@ -66,8 +66,8 @@ struct model {
 	uint32_t vs;
 	struct hy_nvme_id_ctrl idc; /* Identify Controller as returned */
 	struct model_ns ns[MODEL_MAX_NS];
-	unsigned nns;			    /* NSIDs 1 .. nns are backed by RAM */
-	uint32_t active[MODEL_MAX_ACTIVE];  /* what CNS 02h reports, ascending */
+	unsigned nns;			   /* NSIDs 1 .. nns are backed by RAM */
+	uint32_t active[MODEL_MAX_ACTIVE]; /* what CNS 02h reports, ascending */
 	unsigned nactive;
 	uint16_t max_io_queues; /* Number of Queues granted at most */
 
@@ -84,7 +84,8 @@ struct model {
 	unsigned force_count;	    /* complete the next N I/O commands with force_status */
 	unsigned force_skip;	    /* ... after letting this many through */
 	uint16_t force_status;
-	unsigned bogus_cqes;	    /* post N CQEs with an unknown CID along the next I/O */
+	uint16_t force_status2; /* for the second and later ones, if set */
+	unsigned bogus_cqes;	/* post N CQEs with an unknown CID along the next I/O */
 
 	/* State. */
 	uint32_t cc;
@@ -135,6 +136,9 @@ uint32_t model_ns_add(struct model *m, uint64_t nsze, unsigned lbads, uint16_t m
 
 /* Process every SQ entry the doorbells have announced (when auto_process is off). */
 void model_step(struct model *m);
+
+/* Complete every swallowed command now, successfully (a controller that was only slow). */
+void model_complete_dropped(struct model *m);
 
 /* Fill the platform part of a controller configuration. */
 void model_ctrl_cfg(struct model *m, struct hy_nvme_ctrl_cfg *cfg);

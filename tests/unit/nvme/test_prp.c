@@ -48,8 +48,8 @@ static int build(const struct hy_nvme_seg *segs, unsigned nseg, uint64_t off, ui
 }
 
 /* The window [off, off + len) of the buffer, cut at page boundaries: what the walk must find. */
-static unsigned reference(const struct hy_nvme_seg *segs, unsigned nseg, uint64_t off,
-			  uint64_t len, struct hy_nvme_seg *out, unsigned max)
+static unsigned reference(const struct hy_nvme_seg *segs, unsigned nseg, uint64_t off, uint64_t len,
+			  struct hy_nvme_seg *out, unsigned max)
 {
 	unsigned n = 0;
 
@@ -87,8 +87,8 @@ static struct hy_nvme_seg want[8192], got[8192];
  * Build, walk, compare. Assertions run only on failure: the exhaustive test checks a million
  * layouts, and a passing Criterion assertion is not free.
  */
-static void check_layout(const struct hy_nvme_seg *segs, unsigned nseg, uint64_t off,
-			 uint64_t len, unsigned pages)
+static void check_layout(const struct hy_nvme_seg *segs, unsigned nseg, uint64_t off, uint64_t len,
+			 unsigned pages)
 {
 	struct hy_nvme_sqe sqe;
 	unsigned nw = reference(segs, nseg, off, len, want, 8192);
@@ -153,7 +153,8 @@ Test(prp, three_pages_use_a_list)
 Test(prp, pieces_become_list_entries)
 {
 	/* Last 512 bytes of one page, a whole page elsewhere, the start of a third. */
-	struct hy_nvme_seg s[] = {{DATA + 3584, 512}, {DATA + 0x10000, 4096}, {DATA + 0x40000, 100}};
+	struct hy_nvme_seg s[] = {
+		{DATA + 3584, 512}, {DATA + 0x10000, 4096}, {DATA + 0x40000, 100}};
 	struct hy_nvme_sqe sqe;
 
 	cr_assert_eq(hy_nvme_prp_check(s, 3), 3);
