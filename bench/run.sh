@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # usage: bench/run.sh [--duration S] [--ramp S] [--idle S] [--out DIR] [--no-deps]
+#                     [--wait-quiet S]
 #
 # Hydra against qemu-storage-daemon, side by side, in one run, with hydra-bench driving both:
 #
@@ -25,7 +26,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-duration=4 ramp=1 idle=10 out=$root/bench/results deps=1
+duration=4 ramp=1 idle=10 out=$root/bench/results deps=1 wait_quiet=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--duration) duration=$2; shift 2 ;;
@@ -33,7 +34,8 @@ while [[ $# -gt 0 ]]; do
 	--idle) idle=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--no-deps) deps=0; shift ;;
-	*) sed -n '4,5p' "$0" | sed 's/^# //' >&2; exit 2 ;;
+	--wait-quiet) wait_quiet=$2; shift 2 ;;
+	*) sed -n '4,6p' "$0" | sed 's/^# //' >&2; exit 2 ;;
 	esac
 done
 
@@ -130,14 +132,27 @@ own_ticks() {
 		for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] }
 		printf "%d", t + s * hz }')
 }
-read -r b0 t0 < <(stat_busy)
-sleep 2
-read -r b1 t1 < <(stat_busy)
-others_before=$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v n="$(nproc)" 'BEGIN{printf "%.2f", t ? b / t * n : 0}')
+busy_now() { # cores busy over 2 s (only others: nothing of ours runs yet)
+	local b0 t0 b1 t1
+	read -r b0 t0 < <(stat_busy)
+	sleep 2
+	read -r b1 t1 < <(stat_busy)
+	awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v n="$(nproc)" 'BEGIN{printf "%.2f", t ? b / t * n : 0}'
+}
+others_before=$(busy_now)
+waited=0
+while awk -v x="$others_before" 'BEGIN{exit !(x > 0.15)}' && [[ $waited -lt $wait_quiet ]]; do
+	echo "bench: $others_before cores busy with other work; waiting for a quiet machine" >&2
+	sleep 8
+	waited=$((waited + 10))
+	others_before=$(busy_now)
+done
 echo "bench: other work before the run: $others_before cores busy" >&2
 read -r rb0 rt0 < <(stat_busy)
 own_ticks
 own0=$OWN
+python3 "$root/bench/report.py" --snapshot "$work/snap0.json"
+run_start=$(date +%s)
 
 # point NAME BACKEND(null|file) ARGS...: the same run against Hydra, then qsd.
 point() {
@@ -165,7 +180,7 @@ point() {
 
 # The floor first, while nothing else runs.
 echo "bench: cache-line ping-pong between cpu 0 and cpu 1" >&2
-"$build/pingpong" --cpus 0,1 --duration 0.5 --trials 5 --json >"$work/pingpong.json"
+"$build/pingpong" --cpus 0,1 --duration 0.3 --trials 10 --json >"$work/pingpong.json"
 
 for be in null file; do
 	point "4k randread QD1, 1 queue" $be -w randread -b 4k -d 1 -q 1
@@ -194,6 +209,8 @@ done
 read -r rb1 rt1 < <(stat_busy)
 own_ticks
 own1=$OWN
+python3 "$root/bench/report.py" --snapshot "$work/snap1.json"
+run_seconds=$(($(date +%s) - run_start))
 others_during=$(awk -v b=$((rb1 - rb0)) -v o=$((own1 - own0)) -v t=$((rt1 - rt0)) -v n="$(nproc)" \
 	'BEGIN{x = t ? (b - o) / t * n : 0; printf "%.2f", x < 0 ? 0 : x}')
 echo "bench: other work during the run: $others_during cores busy on average" >&2
@@ -229,5 +246,6 @@ PY
 )
 python3 "$root/bench/report.py" --runs "$raw" --pingpong "$work/pingpong.json" \
 	--machine "$machine" --duration "$duration" --ramp "$ramp" --idle "$idle" \
+	--snap0 "$work/snap0.json" --snap1 "$work/snap1.json" --run-seconds "$run_seconds" \
 	--out "$out/$date"
 echo "bench: wrote $out/$date.md, $out/$date.json, $out/$date.png" >&2

@@ -360,8 +360,8 @@ static int parse_u64(const char *s, uint64_t *out)
 static int get_uint(struct ctx *c, const yaml_node_t *n, const char *key, uint64_t min,
 		    uint64_t max, const char *expect, uint64_t *out)
 {
-	const char *s;
-	uint64_t v;
+	const char *s = NULL;
+	uint64_t v = 0; /* gcc -O3 cannot see that every path that reads it has set it */
 	int ret;
 
 	ret = get_str(c, n, key, expect, &s);
@@ -521,7 +521,7 @@ static int resolve(const char *base, const char *in, char *out, size_t len)
 static int get_path(struct ctx *c, const yaml_node_t *n, const char *key, const char *expect,
 		    char *out, size_t len)
 {
-	const char *s;
+	const char *s = NULL; /* gcc -O3 cannot see that every path that reads it has set it */
 	int ret;
 
 	ret = get_str(c, n, key, expect, &s);

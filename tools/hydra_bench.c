@@ -1124,12 +1124,11 @@ static void *qthread_run(void *arg)
 			else if (!stopping && t->issued < t->target && issue(t, s, now))
 				stopping = true;
 		}
-		if (!stopping) {
-			ret = hy_vu_queue_kick(t->q);
-			if (ret < 0) {
-				thread_fail(t, "queue %u: kick failed: %s", t->idx, strerror(-ret));
-				stopping = true;
-			}
+		/* One kick per batch; a no-op when nothing went in or the backend polls. */
+		ret = hy_vu_queue_kick(t->q);
+		if (ret < 0) {
+			thread_fail(t, "queue %u: kick failed: %s", t->idx, strerror(-ret));
+			stopping = true;
 		}
 		if (now >= next_check) {
 			next_check = now + CHECK_NS;

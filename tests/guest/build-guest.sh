@@ -5,7 +5,8 @@
 # $HY_GUEST_CACHE, else build/guest-cache in the repository):
 #   OUTDIR/vmlinux         uncompressed kernel; QEMU boots it through its PVH entry (-kernel)
 #   OUTDIR/initramfs.cpio  busybox-static, /init, virtio + ext4 modules, hyguest, mke2fs/e2fsck;
-#                          padded to 512 bytes so that run-guest.sh can append a per-run part
+#                          padded to 512 bytes so that run-guest.sh can append a per-run part;
+#                          also the NVMe/VFIO modules that run-nvme-guest.sh's guests load
 #   OUTDIR/hyguest         the pattern tool, static; also used on the host (verify-file)
 #   OUTDIR/kver            the guest kernel's release
 # Idempotent and cached: the kernel package is fetched once per package name, the initramfs is
@@ -23,7 +24,12 @@ out=$(cd "$out" && pwd)
 # Modules the guest loads at boot, in this order, and those it may load later (ext4 for the
 # file-system test; crc32c_generic because ext4/jbd2 checksums ask the crypto API for "crc32c").
 boot_modules="virtio_pci_modern_dev virtio_pci_legacy_dev virtio_ring virtio virtio_pci virtio_blk"
-extra_modules="crc32c_generic ext4"
+# NVMe and VFIO for run-nvme-guest.sh: guest/nvme-init.sh loads them in this order
+# (/etc/hymodules-nvme); vfio_iommu_type1 is no dependency of vfio-pci, hence the whole list.
+nvme_modules="crct10dif_common crc-t10dif crc64 crc64-rocksoft t10-pi nvme-core nvme
+	vfio vfio_iommu_type1 vfio_virqfd irqbypass vfio-pci-core vfio-pci"
+nvme_modules=$(echo $nvme_modules)
+extra_modules="crc32c_generic ext4 $nvme_modules"
 
 log() { echo "build-guest: $*" >&2; }
 die() {
@@ -227,6 +233,7 @@ fi
 [[ -e $stage/bin/e2fsck ]] && ln -sf e2fsck "$stage/bin/fsck.ext4"
 cp -a "$kdir/modules/lib/modules" "$stage/lib/"
 echo "$boot_modules" >"$stage/etc/hymodules"
+echo "$nvme_modules" >"$stage/etc/hymodules-nvme"
 echo "root:x:0:0:root:/root:/bin/sh" >"$stage/etc/passwd"
 : >"$stage/etc/fstab"
 ln -s /proc/mounts "$stage/etc/mtab"
