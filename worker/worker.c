@@ -28,6 +28,8 @@
 #include "worker/vring.h"
 
 #define DRAIN_TIMEOUT_NS (30ull * 1000000000ull)
+#define POP_BATCH	 32 /* chains taken from the avail ring per pass */
+#define IDLE_CHECK	 64 /* empty passes between two looks at the clock */
 
 enum { TAG_CHAN = 1, TAG_KICK, TAG_BACKEND };
 
@@ -176,7 +178,12 @@ static unsigned poll_once(struct worker *w)
 	unsigned work = 0;
 	int ret;
 
-	while (w->nfree && !w->vr.broken) {
+	/*
+	 * At most POP_BATCH chains before the backend and the completions get a turn: the guest
+	 * sees its first requests complete while it is still adding more, instead of the two
+	 * sides taking turns a whole ring at a time.
+	 */
+	for (unsigned n = 0; n < POP_BATCH && w->nfree && !w->vr.broken; n++) {
 		struct hy_req *r = &w->reqs[w->free_slots[w->nfree - 1]];
 
 		ret = hy_vring_pop(&w->vr, &r->chain);
@@ -596,6 +603,7 @@ int hy_worker_run(const struct hy_worker_args *a)
 {
 	static struct worker w;
 	uint64_t idle_ns = (uint64_t)a->dev->idle_us * 1000, idle_since = 0;
+	unsigned empty = 0;
 	struct sigaction sa = {.sa_handler = on_term};
 	int ret;
 
@@ -645,8 +653,15 @@ int hy_worker_run(const struct hy_worker_args *a)
 		}
 		if (poll_once(&w)) {
 			idle_since = 0;
+			empty = 0;
 			continue;
 		}
+		/*
+		 * Reading the clock costs more than an empty pass (perf: 36% of a polling worker's
+		 * time went to clock_gettime): look at it once every IDLE_CHECK empty passes.
+		 */
+		if (++empty % IDLE_CHECK)
+			continue;
 		if (!idle_since) {
 			idle_since = hy_now_ns();
 			continue;
