@@ -43,9 +43,8 @@ kills=0
 : >"$killer_log"
 if [[ $mode == master ]]; then
 	sleep $((duration / 3))
-	master=$(pgrep -f "hydra --topology" -n || true)
-	# The master is the oldest hydra process on this socket's topology: take HY_MASTER_PID if given.
-	master=${HY_MASTER_PID:-$master}
+	# Named by the caller: guessing by process name could hit another hydra on the machine.
+	master=${HY_MASTER_PID:?HY_KILL=master needs HY_MASTER_PID, the pid of the hydra to kill}
 	echo "$(date +%s.%N) kill -9 master $master" >>"$killer_log"
 	kill -9 "$master"
 	kills=1

@@ -29,11 +29,14 @@ check() { # name command...
 	fi
 }
 
-killer() { # SIGKILL a random worker of device vda every 0.5 s until $work/stop exists
+killer() { # SIGKILL a random worker of our hydra every 0.5 s until $work/stop exists
 	local n=0 v
 	while [[ ! -e $work/stop ]]; do
 		sleep 0.5
-		v=$(pgrep -x "hy-vda.$((RANDOM % 2))") || continue
+		# Only this test's hydra: other hydras on the machine are none of our business.
+		mapfile -t ws < <(pgrep -P "$pid")
+		[[ ${#ws[@]} -gt 0 ]] || continue
+		v=${ws[RANDOM % ${#ws[@]}]}
 		kill -9 $v 2>/dev/null && n=$((n + 1))
 		echo $n >"$work/kills"
 	done
