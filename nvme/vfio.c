@@ -116,7 +116,7 @@ static void vfio_bind_hint(const struct hy_nvme_vfio *v, bool bound, char *out, 
 		snprintf(unbind, sizeof(unbind), "echo %s > %s/bus/pci/devices/%s/driver/unbind; ",
 			 v->bdf, vfio_sysfs, v->bdf);
 	snprintf(out, outlen,
-		 "run `tools/nvme-setup.sh bind %s` (nvme/README-nvme.md), or by hand: modprobe "
+		 "run `tools/hydra-nvme-setup bind %s`, or by hand: modprobe "
 		 "vfio-pci; %secho vfio-pci > %s/bus/pci/devices/%s/driver_override; echo %s > "
 		 "%s/bus/pci/drivers_probe",
 		 v->bdf, unbind, vfio_sysfs, v->bdf, v->bdf, vfio_sysfs);

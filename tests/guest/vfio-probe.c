@@ -9,7 +9,7 @@
  * BAR0 and reads CAP and VS, maps and unmaps 64 KiB for DMA, and prints one line:
  *
  *   vfio-probe: 0000:00:03.0 group 3 vendor 0x1b36 device 0x0010 BAR0 16384 bytes mmapped
- *   CAP 0x004018200f0107ff VS 0x00010400 (1.4.0) MQES 2047 DSTRD 0 MSI-X 65 DMA ok
+ *   CAP 0x004018200f0107ff VS 0x00010400 (1.4.0) queue-entries 2048 DSTRD 0 MSI-X 65 DMA ok
  *
  * With --hold it then keeps everything open for SEC seconds (to test that the setup command
  * refuses to unbind a device in use). Exit status: 0 ok, 1 failure, 2 usage.
@@ -82,9 +82,10 @@ int main(int argc, char **argv)
 	char path[PATH_MAX];
 	uint16_t ids[2];
 	volatile uint8_t *bar0;
+	void *bar0_map;
 	uint64_t cap;
 	uint32_t vs;
-	int container, group, device, group_id, hold = 0, ret;
+	int container, group, device, group_id = -1, hold = 0, ret;
 	void *buf;
 
 	if (argc == 4 && strcmp(argv[2], "--hold") == 0) {
@@ -150,9 +151,11 @@ int main(int argc, char **argv)
 		errno = ENOTSUP;
 		return fail("BAR0 cannot be mmapped");
 	}
-	bar0 = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED, device, (off_t)bar.offset);
-	if (bar0 == MAP_FAILED)
+	bar0_map =
+		mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED, device, (off_t)bar.offset);
+	if (bar0_map == MAP_FAILED)
 		return fail("mmap of BAR0");
+	bar0 = bar0_map;
 	cap = read_cap(bar0);
 	vs = *(volatile uint32_t *)(bar0 + NVME_REG_VS);
 	if (cap == UINT64_MAX) {
@@ -181,11 +184,11 @@ int main(int argc, char **argv)
 		return fail("VFIO_IOMMU_UNMAP_DMA unmapped a different size");
 	}
 
-	/* CAP.MQES is 0's based; CAP.DSTRD: doorbell stride 2^(2 + DSTRD). */
+	/* CAP.MQES is 0's based (entries - 1); CAP.DSTRD: doorbell stride 2^(2 + DSTRD). */
 	printf("vfio-probe: %s group %d vendor 0x%04x device 0x%04x BAR0 %llu bytes mmapped "
-	       "CAP 0x%016llx VS 0x%08x (%u.%u.%u) MQES %llu DSTRD %llu MSI-X %u DMA ok\n",
+	       "CAP 0x%016llx VS 0x%08x (%u.%u.%u) queue-entries %llu DSTRD %llu MSI-X %u DMA ok\n",
 	       bdf, group_id, ids[0], ids[1], (unsigned long long)bar.size, (unsigned long long)cap,
-	       vs, vs >> 16, (vs >> 8) & 0xff, vs & 0xff, (unsigned long long)(cap & 0xffff),
+	       vs, vs >> 16, (vs >> 8) & 0xff, vs & 0xff, (unsigned long long)(cap & 0xffff) + 1,
 	       (unsigned long long)((cap >> 32) & 0xf), msix.count);
 	fflush(stdout);
 	if (hold > 0) {
@@ -193,7 +196,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		sleep((unsigned)hold);
 	}
-	munmap((void *)bar0, bar.size);
+	munmap(bar0_map, bar.size);
 	close(device);
 	close(group);
 	close(container);
