@@ -70,4 +70,9 @@ enum hy_vu_request {
 #define HY_VU_BASELINE_NREGIONS HY_VU_MAX_REGIONS
 #define HY_VU_CONFIG_MAX	256 /* VHOST_USER_MAX_CONFIG_SIZE */
 
+/**
+ * hy_vu_request_name() - "SET_MEM_TABLE" and so on, for logs; "unknown" past the table.
+ */
+const char *hy_vu_request_name(unsigned int request);
+
 #endif

@@ -40,8 +40,9 @@
 #define DEFAULT_TIMEOUT	 5000
 #define GUARD_GAP	 (2 * MIB) /* unmapped VA between regions that are not gpa neighbours */
 #define INDIRECT_DEFAULT 130
-#define INDIRECT_TABLES	 512 /* indirect tables per queue at most (a pool, not one per descriptor) \
-			      */
+#define INDIRECT_TABLES                                                                            \
+	512 /* indirect tables per queue at most (a pool, not one per descriptor)                  \
+	     */
 #define SLOT_SIZE	 64
 #define CONFIG_SIZE_BASE offsetof(struct hy_vu_blk_config, max_secure_erase_sectors)
 
@@ -597,40 +598,7 @@ struct hy_vu_client {
 
 const char *hy_vu_request_str(uint32_t request)
 {
-	static const char *const names[] = {
-		[HY_VU_GET_FEATURES] = "GET_FEATURES",
-		[HY_VU_SET_FEATURES] = "SET_FEATURES",
-		[HY_VU_SET_OWNER] = "SET_OWNER",
-		[HY_VU_RESET_OWNER] = "RESET_OWNER",
-		[HY_VU_SET_MEM_TABLE] = "SET_MEM_TABLE",
-		[HY_VU_SET_LOG_BASE] = "SET_LOG_BASE",
-		[HY_VU_SET_LOG_FD] = "SET_LOG_FD",
-		[HY_VU_SET_VRING_NUM] = "SET_VRING_NUM",
-		[HY_VU_SET_VRING_ADDR] = "SET_VRING_ADDR",
-		[HY_VU_SET_VRING_BASE] = "SET_VRING_BASE",
-		[HY_VU_GET_VRING_BASE] = "GET_VRING_BASE",
-		[HY_VU_SET_VRING_KICK] = "SET_VRING_KICK",
-		[HY_VU_SET_VRING_CALL] = "SET_VRING_CALL",
-		[HY_VU_SET_VRING_ERR] = "SET_VRING_ERR",
-		[HY_VU_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
-		[HY_VU_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
-		[HY_VU_GET_QUEUE_NUM] = "GET_QUEUE_NUM",
-		[HY_VU_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
-		[HY_VU_GET_CONFIG] = "GET_CONFIG",
-		[HY_VU_SET_CONFIG] = "SET_CONFIG",
-		[HY_VU_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
-		[HY_VU_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
-		[HY_VU_RESET_DEVICE] = "RESET_DEVICE",
-		[HY_VU_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
-		[HY_VU_ADD_MEM_REG] = "ADD_MEM_REG",
-		[HY_VU_REM_MEM_REG] = "REM_MEM_REG",
-		[HY_VU_SET_STATUS] = "SET_STATUS",
-		[HY_VU_GET_STATUS] = "GET_STATUS",
-	};
-
-	if (request < sizeof(names) / sizeof(names[0]) && names[request])
-		return names[request];
-	return "?";
+	return hy_vu_request_name(request);
 }
 
 const char *hy_vu_blk_status_str(uint8_t status)

@@ -118,7 +118,7 @@ Test(vfio, no_iommu)
 Test(vfio, still_bound_to_the_kernel_driver)
 {
 	expect("0000:00:04.0", -EBUSY, "0000:00:04.0 is bound to nvme");
-	cr_assert_not_null(strstr(v.err, "tools/nvme-setup.sh bind 0000:00:04.0"));
+	cr_assert_not_null(strstr(v.err, "tools/hydra-nvme-setup bind 0000:00:04.0"));
 	cr_assert_not_null(strstr(v.err, "driver/unbind"));
 	cr_assert_not_null(strstr(v.err, "driver_override"));
 	cr_assert_not_null(strstr(v.err, "drivers_probe"));

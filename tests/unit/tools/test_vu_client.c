@@ -405,7 +405,7 @@ Test(vu_client, request_names)
 {
 	cr_assert_str_eq(hy_vu_request_str(HY_VU_GET_VRING_BASE), "GET_VRING_BASE");
 	cr_assert_str_eq(hy_vu_request_str(HY_VU_ADD_MEM_REG), "ADD_MEM_REG");
-	cr_assert_str_eq(hy_vu_request_str(999), "?");
+	cr_assert_str_eq(hy_vu_request_str(999), "unknown");
 	cr_assert_str_eq(hy_vu_blk_status_str(HY_VU_BLK_S_UNSUPP), "UNSUPP");
 	cr_assert_str_eq(hy_vu_blk_status_str(0x42), "0x42");
 }

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+#include "shm/vhost_user.h"
+
+#include <stddef.h>
+
+const char *hy_vu_request_name(unsigned int request)
+{
+	static const char *const names[] = {
+		[HY_VU_GET_FEATURES] = "GET_FEATURES",
+		[HY_VU_SET_FEATURES] = "SET_FEATURES",
+		[HY_VU_SET_OWNER] = "SET_OWNER",
+		[HY_VU_RESET_OWNER] = "RESET_OWNER",
+		[HY_VU_SET_MEM_TABLE] = "SET_MEM_TABLE",
+		[HY_VU_SET_LOG_BASE] = "SET_LOG_BASE",
+		[HY_VU_SET_LOG_FD] = "SET_LOG_FD",
+		[HY_VU_SET_VRING_NUM] = "SET_VRING_NUM",
+		[HY_VU_SET_VRING_ADDR] = "SET_VRING_ADDR",
+		[HY_VU_SET_VRING_BASE] = "SET_VRING_BASE",
+		[HY_VU_GET_VRING_BASE] = "GET_VRING_BASE",
+		[HY_VU_SET_VRING_KICK] = "SET_VRING_KICK",
+		[HY_VU_SET_VRING_CALL] = "SET_VRING_CALL",
+		[HY_VU_SET_VRING_ERR] = "SET_VRING_ERR",
+		[HY_VU_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
+		[HY_VU_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
+		[HY_VU_GET_QUEUE_NUM] = "GET_QUEUE_NUM",
+		[HY_VU_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
+		[HY_VU_GET_CONFIG] = "GET_CONFIG",
+		[HY_VU_SET_CONFIG] = "SET_CONFIG",
+		[HY_VU_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
+		[HY_VU_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
+		[HY_VU_RESET_DEVICE] = "RESET_DEVICE",
+		[HY_VU_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
+		[HY_VU_ADD_MEM_REG] = "ADD_MEM_REG",
+		[HY_VU_REM_MEM_REG] = "REM_MEM_REG",
+		[HY_VU_SET_STATUS] = "SET_STATUS",
+		[HY_VU_GET_STATUS] = "GET_STATUS",
+	};
+
+	if (request < sizeof(names) / sizeof(names[0]) && names[request])
+		return names[request];
+	return "unknown";
+}
