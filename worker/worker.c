@@ -390,6 +390,14 @@ static int vring_start(struct worker *w, const struct hy_chan_vring *cfg, int ki
 		}
 	}
 	hy_vring_kicks_disable(&w->vr);
+	/*
+	 * Recovery is timed only when work was waiting for this worker (resubmitted or already in
+	 * the avail ring): otherwise "first completion" would measure the guest's idle time.
+	 */
+	if (w->recover_from_ns && !w->resubmitted && !hy_vring_avail_pending(&w->vr)) {
+		hy_log(DEBUG, 0, "queue %u restarted with nothing waiting", w->a->qidx);
+		w->recover_from_ns = 0;
+	}
 	publish(w);
 	w->sq->vring_num = cfg->num;
 	hy_store_relaxed(&w->sq->last_avail, w->vr.last_avail);
