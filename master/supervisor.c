@@ -304,7 +304,8 @@ static void worker_died(struct hy_master *m, struct hy_device *d, unsigned q, in
 		       d->cfg->name, q, (int)pid, why, w->cpu);
 }
 
-static void reap_children(struct hy_master *m)
+/* Collect every child that has exited and hand each to worker_died(). */
+static void reap(struct hy_master *m)
 {
 	int status;
 	pid_t pid;
@@ -320,6 +321,11 @@ static void reap_children(struct hy_master *m)
 					found = true;
 				}
 	}
+}
+
+static void reap_children(struct hy_master *m)
+{
+	reap(m);
 	respawn_due(m);
 }
 
@@ -454,14 +460,8 @@ static void shutdown_workers(struct hy_master *m)
 	deadline = hy_now_ns() + EXIT_WAIT_NS;
 	for (;;) {
 		bool alive = false;
-		int status;
-		pid_t pid;
 
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-			for (unsigned i = 0; i < m->ndev; i++)
-				for (unsigned q = 0; q < m->devs[i].cfg->nqueues; q++)
-					if (m->devs[i].w[q].pid == pid)
-						worker_died(m, &m->devs[i], q, status);
+		reap(m);
 		for (unsigned i = 0; i < m->ndev; i++)
 			for (unsigned q = 0; q < m->devs[i].cfg->nqueues; q++)
 				if (m->devs[i].w[q].pid > 0)

@@ -126,6 +126,14 @@ static void complete(struct worker *w, struct hy_req *r)
 	w->pushed++;
 }
 
+/* A malformed chain: hand it back empty so the driver does not wait forever. */
+static void hand_back_bad(struct worker *w, uint16_t head)
+{
+	w->sq->stats.bad_chains++;
+	hy_vring_push(&w->vr, head, 0);
+	w->pushed++;
+}
+
 static void io_done(void *arg, struct hy_io *io)
 {
 	struct worker *w = arg;
@@ -195,11 +203,7 @@ static unsigned poll_once(struct worker *w)
 		}
 		work++;
 		if (ret < 0) {
-			/* A malformed chain: hand it back empty so the driver does not wait
-			 * forever. */
-			w->sq->stats.bad_chains++;
-			hy_vring_push(&w->vr, r->chain.head, 0);
-			w->pushed++;
+			hand_back_bad(w, r->chain.head);
 			continue;
 		}
 		w->nfree--;
@@ -337,9 +341,7 @@ static int inflight_start(struct worker *w, const struct hy_chan_vring *cfg, int
 		struct hy_req *r = &w->reqs[w->free_slots[--w->nfree]];
 
 		if (hy_vring_walk(&w->vr, heads[i], &r->chain) < 0) {
-			w->sq->stats.bad_chains++;
-			hy_vring_push(&w->vr, heads[i], 0);
-			w->pushed++;
+			hand_back_bad(w, heads[i]);
 			w->free_slots[w->nfree++] = r->slot;
 			continue;
 		}
