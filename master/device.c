@@ -6,6 +6,7 @@
 #define HY_LOG_COMPONENT "device"
 #include "master/device.h"
 #include "master/master.h"
+#include "master/nvme_dev.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -59,9 +60,17 @@ int hy_device_init(struct hy_device *d, struct hy_topo_device *cfg, unsigned ind
 		d->w[i].cpu = i < cfg->nqueues ? cfg->queues[i].cpu : 0;
 		d->w[i].numa = i < cfg->nqueues ? cfg->queues[i].numa : 0;
 	}
-	ret = hy_backend_prepare(cfg, &d->info, err, errlen);
-	if (ret < 0)
-		return ret;
+	if (cfg->type == HY_BE_NVME) {
+		memset(&d->info, 0, sizeof(d->info));
+		d->info.ram_fd = -1;
+		d->nvme = hy_nvme_dev_open(cfg, &d->info, err, errlen);
+		if (!d->nvme)
+			return -errno;
+	} else {
+		ret = hy_backend_prepare(cfg, &d->info, err, errlen);
+		if (ret < 0)
+			return ret;
+	}
 	d->shm = hy_shm_dev_create(cfg->name, cfg->nqueues);
 	if (!d->shm) {
 		ret = -errno;
@@ -78,13 +87,13 @@ int hy_device_init(struct hy_device *d, struct hy_topo_device *cfg, unsigned ind
 	c->seg_max = cfg->queue_size - 2 < HY_BLK_SEG_MAX ? cfg->queue_size - 2 : HY_BLK_SEG_MAX;
 	if (c->seg_max < 1)
 		c->seg_max = 1;
-	c->blk_size = cfg->block_size;
+	c->blk_size = d->info.block_size;
 	c->topology.min_io_size = 1;
 	c->writeback = cfg->writeback;
 	c->num_queues = (uint16_t)cfg->nqueues;
 	c->max_discard_sectors = HY_BLK_MAX_DISCARD_SECT;
 	c->max_discard_seg = 1;
-	c->discard_sector_alignment = cfg->block_size >> HY_SECTOR_SHIFT;
+	c->discard_sector_alignment = d->info.block_size >> HY_SECTOR_SHIFT;
 	c->max_write_zeroes_sectors = HY_BLK_MAX_DISCARD_SECT;
 	c->max_write_zeroes_seg = 1;
 	c->write_zeroes_may_unmap = 1;
@@ -182,6 +191,8 @@ int hy_worker_send_memory(struct hy_device *d, unsigned q)
 
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.type = HY_CMD_MEM_SET;
+	/* nvme: where the device sees this table (nvme/README-nvme.md, "IOVA scheme"). */
+	cmd.arg = d->nvme ? d->nvme->iova_base : 0;
 	cmd.nregions = d->nregions;
 	memcpy(cmd.regions, d->regions, sizeof(d->regions[0]) * d->nregions);
 	return hy_worker_call(d, q, &cmd, d->region_fds, d->nregions, NULL);
@@ -346,6 +357,9 @@ void hy_device_reset(struct hy_device *d)
 	for (unsigned q = 0; q < d->cfg->nqueues; q++)
 		if (d->w[q].state == HY_W_UP)
 			hy_worker_send_memory(d, q);
+	/* Every worker has drained and dropped it: the device may no longer reach it either. */
+	if (d->nvme)
+		hy_nvme_dev_unmap_all(d->nvme);
 	d->features = d->protocol_features = 0;
 	d->features_set = d->owner = false;
 	d->broken = false;

@@ -16,6 +16,8 @@
 #include "shm/virtio_blk.h"
 #include "worker/backend.h"
 
+struct hy_nvme_dev;
+
 /* The vhost-user view of one vring (vhost-user spec, "Ring states"). */
 struct hy_vq {
 	uint32_t num;
@@ -65,6 +67,7 @@ struct hy_inflight {
 struct hy_device {
 	struct hy_topo_device *cfg;
 	struct hy_backend_info info;
+	struct hy_nvme_dev *nvme; /* nvme backend: the controller the master owns; else NULL */
 	struct hy_shm_dev *shm;
 	unsigned index;
 

@@ -13,6 +13,7 @@
  */
 #define HY_LOG_COMPONENT "status"
 #include "master/master.h"
+#include "master/nvme_dev.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -120,13 +121,20 @@ static char *status_json(struct hy_master *m)
 		bprintf(&b, ", \"socket\": ");
 		bjson_str(&b, d->cfg->socket);
 		bprintf(&b,
-			", \"backend\": \"%s\", \"capacity\": %llu, \"block_size\": %u, \"read_only\": %s, \"writeback\": %s, \"connected\": %s, \"frontend_pid\": %d, \"connects\": %llu, \"features\": \"0x%llx\", \"memory_regions\": %u, \"queues\": [",
+			", \"backend\": \"%s\", \"capacity\": %llu, \"block_size\": %u, \"read_only\": %s, \"writeback\": %s, \"connected\": %s, \"frontend_pid\": %d, \"connects\": %llu, \"features\": \"0x%llx\", \"memory_regions\": %u",
 			hy_backend_name(d->cfg->type), (unsigned long long)d->info.capacity,
-			d->cfg->block_size, d->cfg->read_only ? "true" : "false",
+			d->info.block_size, d->cfg->read_only ? "true" : "false",
 			hy_load_relaxed(&d->shm->writeback) ? "true" : "false",
 			d->conn_fd >= 0 ? "true" : "false", (int)d->peer_pid,
 			(unsigned long long)d->connects, (unsigned long long)d->features,
 			d->nregions);
+		if (d->nvme) {
+			char nv[1024];
+
+			hy_nvme_dev_status_json(d->nvme, nv, sizeof(nv));
+			bprintf(&b, ", \"nvme\": %s", nv);
+		}
+		bprintf(&b, ", \"queues\": [");
 		for (unsigned q = 0; q < d->cfg->nqueues; q++) {
 			struct hy_shm_queue *sq = &d->shm->q[q];
 			struct hy_shm_stats *s = &sq->stats;

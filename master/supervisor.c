@@ -10,6 +10,7 @@
  */
 #define HY_LOG_COMPONENT "master"
 #include "master/master.h"
+#include "master/nvme_dev.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -112,6 +113,28 @@ static int spawn(struct hy_master *m, struct hy_device *d, unsigned q)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		hy_log(ERR, errno, "device %s: socketpair() for worker %u failed", d->cfg->name, q);
 		return -errno;
+	}
+	if (d->nvme) {
+		int ret = hy_nvme_dev_queue_prepare(d->nvme, q);
+
+		if (ret == -ERESTART) {
+			/* The controller was reset: every queue pair of the device is gone. */
+			for (unsigned o = 0; o < d->cfg->nqueues; o++)
+				if (o != q && d->w[o].state == HY_W_UP && d->w[o].pid > 0) {
+					hy_log(WARN, 0,
+					       "device %s: restarting worker %u after the controller reset",
+					       d->cfg->name, o);
+					kill(d->w[o].pid, SIGKILL);
+				}
+		} else if (ret < 0) {
+			hy_log(ERR, ret,
+			       "device %s: no NVMe queue pair for worker %u; trying again in 1 s",
+			       d->cfg->name, q);
+			close(sp[0]);
+			close(sp[1]);
+			w->respawn_at_ns = hy_now_ns() + 1000000000ull;
+			return ret;
+		}
 	}
 	/* The new worker sets it at its first completion: the sign it made progress. */
 	hy_store_relaxed(&d->shm->q[q].recovery_ns, 0);
@@ -541,6 +564,8 @@ static void teardown(struct hy_master *m)
 		}
 		if (d->info.ram_fd >= 0)
 			close(d->info.ram_fd);
+		hy_nvme_dev_close(d->nvme);
+		d->nvme = NULL;
 		hy_shm_dev_destroy(d->shm);
 	}
 }

@@ -85,8 +85,8 @@ enum {
 	DK_N
 };
 
-static const char *const be_keys[] = {"type", "path", "size"};
-enum { BE_TYPE, BE_PATH, BE_SIZE, BE_N };
+static const char *const be_keys[] = {"type", "path", "size", "pci", "namespace"};
+enum { BE_TYPE, BE_PATH, BE_SIZE, BE_PCI, BE_NS, BE_N };
 
 static const char *const q_keys[] = {"cpu", "numa"};
 enum { Q_CPU, Q_NUMA, Q_N };
@@ -626,10 +626,81 @@ static int parse_hydra(struct ctx *c, yaml_node_t *node)
 	return 0;
 }
 
+/* A PCI address as sysfs names it: DDDD:BB:DD.F, or BB:DD.F in domain 0. Lower-case hex. */
+static bool pci_addr_valid(const char *s, char *out, size_t outlen)
+{
+	unsigned dom = 0, bus, dev, fn;
+	int n = 0;
+
+	if (sscanf(s, "%4x:%2x:%2x.%1u%n", &dom, &bus, &dev, &fn, &n) == 4 && !s[n]) {
+		/* full form */
+	} else if (dom = 0, n = 0, sscanf(s, "%2x:%2x.%1u%n", &bus, &dev, &fn, &n) == 3 && !s[n]) {
+		/* domain 0 */
+	} else {
+		return false;
+	}
+	if (dev > 31 || fn > 7 || strchr(s, ' ') || strchr(s, '+') || strchr(s, '-'))
+		return false;
+	snprintf(out, outlen, "%04x:%02x:%02x.%u", dom, bus, dev, fn);
+	return true;
+}
+
+/* nvme: pci (required) and namespace (default 1); neither belongs to another backend. */
+static int parse_nvme(struct ctx *c, yaml_node_t *node, const char *path, struct field *f,
+		      struct hy_topo_device *d, unsigned idx)
+{
+	struct hy_topology *t = c->t;
+	char key[KEY_MAX];
+	const char *s;
+	uint64_t v;
+	int ret;
+
+	if (d->type != HY_BE_NVME) {
+		if (f[BE_PCI].val)
+			return fail(
+				c, f[BE_PCI].key, path,
+				"pci: belongs to backend type nvme; expected type: nvme or no pci:");
+		if (f[BE_NS].val)
+			return fail(
+				c, f[BE_NS].key, path,
+				"namespace: belongs to backend type nvme; expected type: nvme or no namespace:");
+		return 0;
+	}
+	child_key(key, path, "pci");
+	if (!f[BE_PCI].val)
+		return missing(
+			c, node, path, "pci",
+			"the NVMe controller's PCI address such as \"0000:00:04.0\" (hydra-nvme-setup status lists them)");
+	ret = get_str(c, f[BE_PCI].val, key, "a PCI address such as \"0000:00:04.0\"", &s);
+	if (ret)
+		return ret;
+	if (!pci_addr_valid(s, d->pci, sizeof(d->pci)))
+		return fail(
+			c, f[BE_PCI].val, key,
+			"'%s' is not a PCI address; expected DDDD:BB:DD.F such as \"0000:00:04.0\"",
+			show(s).s);
+	for (unsigned j = 0; j < idx; j++)
+		if (t->devices[j].type == HY_BE_NVME && !strcmp(t->devices[j].pci, d->pci))
+			return fail(
+				c, f[BE_PCI].val, key,
+				"controller %s is already the backend of device '%s' (line %d); expected a controller of its own for every device (namespaces of one controller cannot yet be shared between devices)",
+				d->pci, t->devices[j].name, t->devices[j].line);
+	d->nsid = 1;
+	if (f[BE_NS].val) {
+		child_key(key, path, "namespace");
+		ret = get_uint(c, f[BE_NS].val, key, 1, 0xfffffffeull,
+			       "a namespace ID from 1 to 4294967294 (default 1)", &v);
+		if (ret)
+			return ret;
+		d->nsid = (uint32_t)v;
+	}
+	return 0;
+}
+
 static int parse_backend(struct ctx *c, yaml_node_t *node, const char *dpath,
 			 struct hy_topo_device *d, unsigned idx)
 {
-	static const char *const names[] = {"uring", "ram", "null"};
+	static const char *const names[] = {"uring", "ram", "null", "nvme"};
 	struct hy_topology *t = c->t;
 	struct field f[BE_N];
 	char path[KEY_MAX], key[KEY_MAX];
@@ -640,15 +711,15 @@ static int parse_backend(struct ctx *c, yaml_node_t *node, const char *dpath,
 	child_key(path, dpath, "backend");
 	ret = fields(
 		c, node, path,
-		"a mapping such as { type: uring, path: disk.img, size: 1GiB } (type uring, ram or null)",
+		"a mapping such as { type: uring, path: disk.img, size: 1GiB } (type uring, ram, null or nvme)",
 		be_keys, BE_N, f);
 	if (ret)
 		return ret;
 
 	child_key(key, path, "type");
 	if (!f[BE_TYPE].val)
-		return missing(c, node, path, "type", "uring, ram or null");
-	ret = get_str(c, f[BE_TYPE].val, key, "uring, ram or null", &s);
+		return missing(c, node, path, "type", "uring, ram, null or nvme");
+	ret = get_str(c, f[BE_TYPE].val, key, "uring, ram, null or nvme", &s);
 	if (ret)
 		return ret;
 	for (i = 0; i < ARRAY_SIZE(names); i++)
@@ -657,7 +728,7 @@ static int parse_backend(struct ctx *c, yaml_node_t *node, const char *dpath,
 	if (i == ARRAY_SIZE(names))
 		return fail(
 			c, f[BE_TYPE].val, key,
-			"backend type '%s' is not supported by this build (expected uring, ram or null)",
+			"backend type '%s' is not supported by this build (expected uring, ram, null or nvme)",
 			show(s).s);
 	d->type = (enum hy_backend_type)i;
 
@@ -678,13 +749,20 @@ static int parse_backend(struct ctx *c, yaml_node_t *node, const char *dpath,
 					"'%s' is already the backend of device '%s' (line %d); expected a file or block device of its own for every device",
 					show(d->path).s, t->devices[j].name, t->devices[j].line);
 	} else if (f[BE_PATH].val) {
-		return fail(c, f[BE_PATH].key, key,
-			    "backend type '%s' has no path; expected only type and size", s);
+		return fail(
+			c, f[BE_PATH].key, key,
+			d->type == HY_BE_NVME
+				? "backend type 'nvme' has no path; expected pci: (the controller's PCI address) and namespace:"
+				: "backend type '%s' has no path; expected only type and size",
+			s);
 	}
+	ret = parse_nvme(c, node, path, f, d, idx);
+	if (ret)
+		return ret;
 
 	child_key(key, path, "size");
 	if (!f[BE_SIZE].val) {
-		if (d->type != HY_BE_URING)
+		if (d->type != HY_BE_URING && d->type != HY_BE_NVME)
 			return missing(c, node, path, "size",
 				       "the device size, such as 1GiB (required for ram and null)");
 		d->size = 0;
@@ -692,8 +770,8 @@ static int parse_backend(struct ctx *c, yaml_node_t *node, const char *dpath,
 	}
 	{
 		const char *expect =
-			d->type == HY_BE_URING
-				? "a positive size such as 1GiB or 4096 (K, M, G, T are binary; leave size out to use the file's size)"
+			d->type == HY_BE_URING || d->type == HY_BE_NVME
+				? "a positive size such as 1GiB or 4096 (K, M, G, T are binary; leave size out to use the whole file, device or namespace)"
 				: "a positive size such as 1GiB or 4096 (K, M, G, T are binary)";
 		uint64_t bs = d->block_size;
 
@@ -890,6 +968,7 @@ static int parse_device(struct ctx *c, yaml_node_t *node, unsigned idx)
 				    "%llu is not a power of two; expected %s",
 				    (unsigned long long)v, expect);
 		d->block_size = (uint32_t)v;
+		d->block_size_set = true;
 	}
 	{
 		static const struct {
@@ -1296,6 +1375,8 @@ const char *hy_backend_name(enum hy_backend_type type)
 		return "ram";
 	case HY_BE_NULL:
 		return "null";
+	case HY_BE_NVME:
+		return "nvme";
 	}
 	return "unknown";
 }
@@ -1342,13 +1423,20 @@ void hy_topology_print(const struct hy_topology *t, FILE *out)
 		fprintf(out, "  backend:      %s", hy_backend_name(d->type));
 		if (d->type == HY_BE_URING)
 			fprintf(out, " %s", d->path);
+		if (d->type == HY_BE_NVME)
+			fprintf(out, " %s namespace %u", d->pci, d->nsid);
 		if (d->size) {
 			human_size(d->size, human, sizeof(human));
 			fprintf(out, ", %llu bytes (%s)\n", (unsigned long long)d->size, human);
 		} else {
-			fprintf(out, ", size of the existing file or device\n");
+			fprintf(out, d->type == HY_BE_NVME
+					     ? ", size of the namespace\n"
+					     : ", size of the existing file or device\n");
 		}
-		fprintf(out, "  block_size:   %u\n", d->block_size);
+		if (d->type == HY_BE_NVME && !d->block_size_set)
+			fprintf(out, "  block_size:   the namespace's\n");
+		else
+			fprintf(out, "  block_size:   %u\n", d->block_size);
 		fprintf(out, "  read_only:    %s\n", yes_no(d->read_only));
 		fprintf(out, "  writeback:    %s\n", yes_no(d->writeback));
 		fprintf(out, "  discard:      %s\n", yes_no(d->discard));

@@ -24,7 +24,10 @@ enum hy_backend_type {
 	HY_BE_URING = 0, /* file or block device through io_uring */
 	HY_BE_RAM,	 /* shared anonymous memory owned by the master */
 	HY_BE_NULL,	 /* completes at once, reads return zeroes */
+	HY_BE_NVME,	 /* a namespace of an NVMe controller through Hydra's VFIO driver */
 };
+
+#define HY_PCI_ADDR_MAX 16 /* "0000:00:04.0" and a NUL */
 
 struct hy_topo_queue {
 	int cpu;  /* OS index of the PU */
@@ -35,9 +38,12 @@ struct hy_topo_device {
 	char name[HY_NAME_MAX];
 	char socket[HY_SOCK_PATH_MAX]; /* absolute, or relative to the topology file's folder */
 	enum hy_backend_type type;
-	char path[PATH_MAX]; /* uring: file or block device */
-	uint64_t size;	     /* bytes; 0 = uring: take the file's or device's size */
+	char path[PATH_MAX];	   /* uring: file or block device */
+	char pci[HY_PCI_ADDR_MAX]; /* nvme: the controller's PCI address, "0000:00:04.0" */
+	uint32_t nsid;		   /* nvme: namespace ID, default 1 */
+	uint64_t size; /* bytes; 0 = uring and nvme: the file's, device's or namespace's size */
 	uint32_t block_size; /* logical block size offered to the guest, 512..4096, power of 2 */
+	bool block_size_set; /* given in the file (nvme: else the namespace's block size) */
 	bool read_only;
 	bool writeback;	     /* initial write cache mode (guest may toggle via CONFIG_WCE) */
 	bool discard;	     /* offer VIRTIO_BLK_F_DISCARD (only where the backend supports it) */
@@ -90,7 +96,7 @@ void hy_topology_print(const struct hy_topology *t, FILE *out);
 /** hy_parse_size() - "1GiB", "512M", "4096" to bytes. Return: 0 or -EINVAL. */
 int hy_parse_size(const char *s, uint64_t *out);
 
-/** hy_backend_name() - "uring", "ram" or "null". */
+/** hy_backend_name() - "uring", "ram", "null" or "nvme". */
 const char *hy_backend_name(enum hy_backend_type type);
 
 #endif

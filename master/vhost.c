@@ -9,6 +9,7 @@
  */
 #define HY_LOG_COMPONENT "vhost"
 #include "master/vhost.h"
+#include "master/nvme_dev.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -207,6 +208,12 @@ static int set_mem_table(struct hy_device *d, struct hy_vu_msg *m, int *fds, uns
 			return -EPROTO;
 		}
 	}
+	/* nvme: the device must reach the new table before any worker uses it. */
+	if (d->nvme) {
+		ret = hy_nvme_dev_map_table(d->nvme, mem->regions, fds, mem->nregions);
+		if (ret < 0)
+			return ret;
+	}
 	/* vhost-user: the backend must not use the old table once it acks the new one. */
 	for (unsigned i = 0; i < d->nregions; i++)
 		close(d->region_fds[i]);
@@ -223,6 +230,9 @@ static int set_mem_table(struct hy_device *d, struct hy_vu_msg *m, int *fds, uns
 			return ret;
 		}
 	}
+	/* Every worker has drained what pointed into the old table and switched. */
+	if (d->nvme)
+		hy_nvme_dev_unmap_old(d->nvme);
 	hy_log(DEBUG, 0, "device %s: memory table of %u regions", d->cfg->name, d->nregions);
 	hy_device_sync_rings(d);
 	return 0;
@@ -249,9 +259,17 @@ static int add_mem_reg(struct hy_device *d, struct hy_vu_msg *m, int *fds, unsig
 	cmd.type = HY_CMD_MEM_ADD;
 	cmd.nregions = 1;
 	cmd.regions[0] = *r;
+	if (d->nvme) {
+		ret = hy_nvme_dev_map_region(d->nvme, r, fds[0]);
+		if (ret < 0)
+			return ret;
+	}
 	ret = broadcast(d, &cmd, fds, 1);
-	if (ret < 0)
+	if (ret < 0) {
+		if (d->nvme)
+			hy_nvme_dev_unmap_region(d->nvme, r);
 		return ret;
+	}
 	d->regions[d->nregions] = *r;
 	d->region_fds[d->nregions++] = fds[0];
 	fds[0] = -1;
@@ -282,6 +300,8 @@ static int rem_mem_reg(struct hy_device *d, struct hy_vu_msg *m, int *fds, unsig
 	cmd.nregions = 1;
 	cmd.regions[0] = d->regions[i];
 	broadcast(d, &cmd, NULL, 0);
+	if (d->nvme)
+		hy_nvme_dev_unmap_region(d->nvme, &d->regions[i]);
 	close(d->region_fds[i]);
 	d->nregions--;
 	d->regions[i] = d->regions[d->nregions];

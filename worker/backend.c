@@ -142,6 +142,7 @@ int hy_backend_prepare(const struct hy_topo_device *dev, struct hy_backend_info 
 {
 	memset(info, 0, sizeof(*info));
 	info->ram_fd = -1;
+	info->block_size = dev->block_size;
 	err[0] = '\0';
 	switch (dev->type) {
 	case HY_BE_URING:
@@ -174,18 +175,23 @@ int hy_backend_prepare(const struct hy_topo_device *dev, struct hy_backend_info 
 		info->discard = true;
 		info->write_zeroes = true;
 		return 0;
+	case HY_BE_NVME:
+		/* The controller belongs to the master: master/nvme_dev.c prepares it. */
+		break;
 	}
 	snprintf(err, errlen, "device %s: unknown backend type %d", dev->name, (int)dev->type);
 	return -EINVAL;
 }
 
 void hy_backend_bind(struct hy_backend *be, const struct hy_topo_device *dev,
-		     const struct hy_backend_info *info, uint32_t depth)
+		     const struct hy_backend_info *info, uint32_t depth, unsigned qidx,
+		     struct hy_mem *mem)
 {
 	static const struct hy_backend_ops *const ops[] = {
 		[HY_BE_URING] = &hy_backend_uring,
 		[HY_BE_RAM] = &hy_backend_ram,
 		[HY_BE_NULL] = &hy_backend_null,
+		[HY_BE_NVME] = &hy_backend_nvme,
 	};
 
 	memset(be, 0, sizeof(*be));
@@ -193,4 +199,6 @@ void hy_backend_bind(struct hy_backend *be, const struct hy_topo_device *dev,
 	be->dev = dev;
 	be->info = info;
 	be->depth = depth;
+	be->qidx = qidx;
+	be->mem = mem;
 }

@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include "master/topology.h"
+#include "nvme/nvme.h"
 
 enum hy_io_op {
 	HY_IO_READ = 0,
@@ -33,13 +34,29 @@ struct hy_io {
 	int res; /* 0 or -errno once complete */
 };
 
+/*
+ * nvme: what one worker needs to own its I/O queue pair. The master created the queues in memory
+ * it mapped MAP_SHARED before forking, and mapped BAR0: the pointers are valid in the worker as
+ * they are (fork keeps both mappings), so nothing but these values crosses to the worker.
+ */
+struct hy_nvme_be_queue {
+	struct hy_nvme_qpair_cfg cfg;
+	uint8_t *bounce; /* staging for layouts PRPs cannot express (README-nvme.md) */
+	uint64_t bounce_iova;
+	uint32_t bounce_len;
+};
+
 /* What the master found out about the backing store before forking workers. */
 struct hy_backend_info {
-	uint64_t capacity; /* bytes exposed to the guest */
-	bool discard;	   /* HY_IO_DISCARD is supported */
-	bool write_zeroes; /* HY_IO_WRITE_ZEROES is supported */
+	uint64_t capacity;   /* bytes exposed to the guest */
+	uint32_t block_size; /* logical block size offered to the guest */
+	bool discard;	     /* HY_IO_DISCARD is supported */
+	bool write_zeroes;   /* HY_IO_WRITE_ZEROES is supported */
 	bool is_blockdev;
 	int ram_fd; /* ram: the master's memfd, inherited by workers; else -1 */
+	/* nvme: the namespace, and one queue pair per queue (master memory, read after fork) */
+	struct hy_nvme_ns nvme_ns;
+	const struct hy_nvme_be_queue *nvme_q;
 };
 
 struct hy_backend;
@@ -59,23 +76,31 @@ struct hy_backend_ops {
 	int (*submit)(struct hy_backend *be, struct hy_io *io);
 	/* Hand everything queued since the last call to the kernel: one syscall per batch. */
 	int (*flush)(struct hy_backend *be);
-	/* Call @fn for every finished io. Return how many, or -errno. */
+	/*
+	 * Call @fn for every finished io. Return how many, or -errno; -ETIMEDOUT means the device
+	 * stopped answering and the worker must exit so the master can reset the backend queue.
+	 */
 	int (*reap)(struct hy_backend *be, hy_io_done_fn fn, void *arg);
 	/* An fd that is readable while completions wait to be reaped, or -1. */
 	int (*event_fd)(struct hy_backend *be);
 };
 
+struct hy_mem;
+
 struct hy_backend {
 	const struct hy_backend_ops *ops;
 	const struct hy_topo_device *dev;
 	const struct hy_backend_info *info;
-	uint32_t depth; /* most ios in flight at once (the vring size) */
+	uint32_t depth;	    /* most ios in flight at once (the vring size) */
+	unsigned qidx;	    /* the worker's queue */
+	struct hy_mem *mem; /* the worker's guest memory table (nvme: buffer address to IOVA) */
 	void *priv;
 };
 
 extern const struct hy_backend_ops hy_backend_null;
 extern const struct hy_backend_ops hy_backend_ram;
 extern const struct hy_backend_ops hy_backend_uring;
+extern const struct hy_backend_ops hy_backend_nvme;
 
 /**
  * hy_backend_prepare() - in the master, before any worker exists: create the backing store if it
@@ -93,6 +118,7 @@ int hy_backend_prepare(const struct hy_topo_device *dev, struct hy_backend_info 
  * hy_backend_bind() - choose the ops for @dev and attach @info; the worker then calls ops->open().
  */
 void hy_backend_bind(struct hy_backend *be, const struct hy_topo_device *dev,
-		     const struct hy_backend_info *info, uint32_t depth);
+		     const struct hy_backend_info *info, uint32_t depth, unsigned qidx,
+		     struct hy_mem *mem);
 
 #endif

@@ -221,6 +221,23 @@ void *hy_mem_gpa_partial(struct hy_mem *mem, uint64_t gpa, uint64_t len, uint64_
 	return r->host + off;
 }
 
+int hy_mem_iova(struct hy_mem *mem, const void *p, uint64_t len, uint64_t *iova)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	for (unsigned n = 0, i = mem->last_hit; n < mem->nregions;
+	     n++, i = (i + 1) % mem->nregions) {
+		const struct hy_mem_region *r = &mem->r[i];
+		uintptr_t h = (uintptr_t)r->host;
+
+		if (a >= h && a - h < r->size && len <= r->size - (a - h)) {
+			*iova = mem->iova_base + r->gpa + (a - h);
+			return 0;
+		}
+	}
+	return -EFAULT;
+}
+
 /**
  * hy_mem_gpa() - translate a guest-physical range that must lie in one region.
  * @mem: the table

@@ -29,7 +29,8 @@ struct hy_mem_region {
 
 struct hy_mem {
 	unsigned nregions;
-	unsigned last_hit; /* index of the region that answered the last lookup */
+	unsigned last_hit;  /* index of the region that answered the last lookup */
+	uint64_t iova_base; /* nvme: the device sees guest address gpa at iova_base + gpa */
 	struct hy_mem_region r[HY_MEM_MAX_REGIONS];
 };
 
@@ -73,6 +74,19 @@ void *hy_mem_gpa(struct hy_mem *mem, uint64_t gpa, uint64_t len);
  * Return: host pointer, or NULL when @gpa itself is outside guest memory or gpa + len overflows.
  */
 void *hy_mem_gpa_partial(struct hy_mem *mem, uint64_t gpa, uint64_t len, uint64_t *avail);
+
+/**
+ * hy_mem_iova() - the device (IOMMU) address of a host range inside one region.
+ * @mem: the table
+ * @p: a pointer hy_mem_gpa() or hy_mem_gpa_partial() returned, or one inside such a range
+ * @len: bytes from @p, which must all lie in the same region
+ * @iova: set to iova_base + the range's guest-physical address
+ *
+ * nvme/README-nvme.md, "IOVA scheme": the master maps every region at iova_base + gpa before
+ * the worker sees the table, so the translation is one addition. Hot path.
+ * Return: 0, or -EFAULT when [p, p + len) is not inside one mapped region.
+ */
+int hy_mem_iova(struct hy_mem *mem, const void *p, uint64_t len, uint64_t *iova);
 
 /**
  * hy_mem_uva() - translate a frontend virtual range (vring addresses) that must lie in one region.

@@ -53,6 +53,7 @@ struct worker {
 	size_t inflight_len;
 	uint64_t recover_from_ns; /* predecessor's death, until our first completion */
 	unsigned resubmitted;
+	bool backend_stuck; /* reap() said -ETIMEDOUT: exit 1, the master resets the backend */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -217,6 +218,8 @@ static unsigned poll_once(struct worker *w)
 	ret = w->be.ops->reap(&w->be, io_done, w);
 	if (ret > 0)
 		work += (unsigned)ret;
+	else if (ret == -ETIMEDOUT)
+		w->backend_stuck = true;
 	publish(w);
 	return work;
 }
@@ -226,9 +229,15 @@ static int drain(struct worker *w)
 {
 	uint64_t start = hy_now_ns();
 
-	while (w->sq->stats.inflight) {
-		if (w->be.ops->reap(&w->be, io_done, w) > 0)
+	while (w->sq->stats.inflight && !w->backend_stuck) {
+		int ret = w->be.ops->reap(&w->be, io_done, w);
+
+		if (ret > 0)
 			continue;
+		if (ret == -ETIMEDOUT) {
+			w->backend_stuck = true;
+			break;
+		}
 		if (hy_now_ns() - start > DRAIN_TIMEOUT_NS) {
 			hy_log(ERR, 0, "queue %u: %llu requests still at the backend after 30 s",
 			       w->a->qidx, (unsigned long long)w->sq->stats.inflight);
@@ -466,6 +475,8 @@ static int handle_cmd(struct worker *w, struct hy_cmd *c, int *fds, unsigned nfd
 		}
 		drain(w);
 		hy_mem_clear(&w->mem);
+		/* nvme: the master mapped this table for the device at arg + gpa. */
+		w->mem.iova_base = c->arg;
 		for (unsigned i = 0; i < c->nregions && !ret; i++)
 			ret = hy_mem_add(&w->mem, &c->regions[i], fds[i]);
 		if (!ret)
@@ -593,7 +604,7 @@ static int setup(struct worker *w)
 	if (w->epfd < 0)
 		return -errno;
 	epoll_set(w, EPOLL_CTL_ADD, w->a->chan, TAG_CHAN);
-	hy_backend_bind(&w->be, w->a->dev, w->a->info, w->a->dev->queue_size);
+	hy_backend_bind(&w->be, w->a->dev, w->a->info, w->a->dev->queue_size, w->a->qidx, &w->mem);
 	ret = w->be.ops->open(&w->be);
 	if (ret < 0)
 		return ret;
@@ -645,7 +656,7 @@ int hy_worker_run(const struct hy_worker_args *a)
 	if (handle_cmds(&w))
 		goto out;
 
-	while (!stop_requested) {
+	while (!stop_requested && !w.backend_stuck) {
 		uint32_t seq = hy_load_acquire(&w.sq->cmd_seq);
 
 		if (seq != w.cmd_seen) {
@@ -678,10 +689,23 @@ int hy_worker_run(const struct hy_worker_args *a)
 		}
 		if (hy_now_ns() - idle_since < idle_ns)
 			continue;
+		/* A backend without a completion fd (nvme) is polled while it has work. */
+		if (w.be_efd < 0 && w.sq->stats.inflight)
+			continue;
 		sleep_once(&w);
 		idle_since = 0;
 	}
 out:
+	if (w.backend_stuck) {
+		/*
+		 * Requests stay in the in-flight region; the master deletes our queue pair (the
+		 * controller aborts what it still holds) and our successor resubmits them.
+		 */
+		hy_log(ERR, 0, "queue %u: the backend stopped answering; exiting for a reset",
+		       a->qidx);
+		set_state(&w, HY_Q_DOWN);
+		return 1;
+	}
 	vring_stop(&w);
 	w.be.ops->close(&w.be);
 	set_state(&w, HY_Q_DOWN);

@@ -527,7 +527,7 @@ Test(topology, missing_required_keys)
 		   "type: uring");
 	expect_err(DEV_START "    backend: { size: 1G }\n",
 		   "t.yaml:5:14: ", "devices[0].backend.type: required key is missing",
-		   "uring, ram or null");
+		   "uring, ram, null or nvme");
 	expect_err(DEV_START "    backend: { type: uring }\n",
 		   "t.yaml:5:14: ", "devices[0].backend.path: required key is missing",
 		   "file or block device");
@@ -612,7 +612,7 @@ Test(topology, bad_sizes)
 	expect_err(DEV_START "    backend: { type: ram, size: 0 }\n" Q0, "t.yaml:5:33: ",
 		   "devices[0].backend.size:", "0 bytes; expected a positive size");
 	expect_err(DEV_START "    backend: { type: uring, path: a, size: 0 }\n" Q0, "t.yaml:5:44: ",
-		   "devices[0].backend.size:", "leave size out to use the file's size");
+		   "devices[0].backend.size:", "leave size out to use the whole file");
 	expect_err(
 		DEV_START "    backend: { type: ram, size: 1000 }\n" Q0,
 		"t.yaml:5:33: ", "devices[0].backend.size:",
@@ -625,9 +625,12 @@ Test(topology, bad_sizes)
 Test(topology, backend_type)
 {
 	expect_err(
-		DEV_START "    backend: { type: nvme, path: 0000:01:00.0 }\n" Q0,
+		DEV_START "    backend: { type: spdk }\n" Q0,
 		"t.yaml:5:22: ", "devices[0].backend.type: ",
-		"backend type 'nvme' is not supported by this build (expected uring, ram or null)");
+		"backend type 'spdk' is not supported by this build (expected uring, ram, null or nvme)");
+	expect_err(DEV_START "    backend: { type: nvme, pci: 0000:01:00.0, path: /dev/x }\n" Q0,
+		   "t.yaml:5:47: ", "devices[0].backend.path: ",
+		   "backend type 'nvme' has no path; expected pci:");
 	expect_err(DEV_START "    backend: { type: ram, path: /x, size: 1G }\n" Q0,
 		   "t.yaml:5:27: ", "devices[0].backend.path: ",
 		   "backend type 'ram' has no path; expected only type and size");
@@ -987,4 +990,60 @@ Test(topology, backend_names)
 	cr_assert_str_eq(hy_backend_name(HY_BE_URING), "uring");
 	cr_assert_str_eq(hy_backend_name(HY_BE_RAM), "ram");
 	cr_assert_str_eq(hy_backend_name(HY_BE_NULL), "null");
+}
+
+/* ---- nvme ---------------------------------------------------------------------------------- */
+
+Test(topology, nvme_backend)
+{
+	cr_assert_eq(parse(DEV_START "    backend: { type: nvme, pci: \"0000:00:04.0\" }\n" Q0), 0,
+		     "%s", err);
+	cr_assert_eq(topo.devices[0].type, HY_BE_NVME);
+	cr_assert_str_eq(topo.devices[0].pci, "0000:00:04.0");
+	cr_assert_eq(topo.devices[0].nsid, 1);
+	cr_assert_eq(topo.devices[0].size, 0, "size defaults to the namespace's");
+	cr_assert(!topo.devices[0].block_size_set, "block size defaults to the namespace's");
+	cr_assert_str_eq(hy_backend_name(topo.devices[0].type), "nvme");
+
+	/* The short form is domain 0; upper-case hex is normalized as sysfs spells it. */
+	cr_assert_eq(
+		parse(DEV_START
+		      "    block_size: 4096\n"
+		      "    backend: { type: nvme, pci: 0A:1F.7, namespace: 3, size: 1GiB }\n" Q0),
+		0, "%s", err);
+	cr_assert_str_eq(topo.devices[0].pci, "0000:0a:1f.7");
+	cr_assert_eq(topo.devices[0].nsid, 3);
+	cr_assert_eq(topo.devices[0].size, 1ull << 30);
+	cr_assert(topo.devices[0].block_size_set);
+	cr_assert_eq(topo.devices[0].block_size, 4096);
+}
+
+Test(topology, nvme_errors)
+{
+	expect_err(DEV_START "    backend: { type: nvme }\n" Q0,
+		   "t.yaml:5:14: ", "devices[0].backend", "pci");
+	expect_err(DEV_START "    backend: { type: nvme, pci: 00:04 }\n" Q0,
+		   "t.yaml:5:33: ", "devices[0].backend.pci: ", "'00:04' is not a PCI address");
+	expect_err(DEV_START "    backend: { type: nvme, pci: 0000:00:20.0 }\n" Q0, "t.yaml:5:33: ",
+		   "devices[0].backend.pci: ", "'0000:00:20.0' is not a PCI address");
+	expect_err(DEV_START "    backend: { type: nvme, pci: 0000:00:04.8 }\n" Q0,
+		   "t.yaml:5:33: ", "devices[0].backend.pci: ", "is not a PCI address");
+	expect_err(DEV_START "    backend: { type: nvme, pci: 0000:00:04.0x }\n" Q0,
+		   "t.yaml:5:33: ", "devices[0].backend.pci: ", "is not a PCI address");
+	expect_err(DEV_START "    backend: { type: nvme, pci: 0000:00:04.0, namespace: 0 }\n" Q0,
+		   "t.yaml:5:58: ", "devices[0].backend.namespace: ", "namespace ID from 1");
+	expect_err(DEV_START
+		   "    backend: { type: nvme, pci: 0000:00:04.0, namespace: 4294967295 }\n" Q0,
+		   "t.yaml:5:58: ", "devices[0].backend.namespace: ", "namespace ID from 1");
+	expect_err(DEV_START "    backend: { type: ram, size: 1G, pci: 0000:00:04.0 }\n" Q0,
+		   "t.yaml:5:37: ", "devices[0].backend", "pci: belongs to backend type nvme");
+	expect_err(DEV_START "    backend: { type: null, size: 1G, namespace: 1 }\n" Q0,
+		   "t.yaml:5:38: ", "devices[0].backend",
+		   "namespace: belongs to backend type nvme");
+	expect_err(DEV_START "    backend: { type: nvme, pci: 0000:00:04.0, size: 1000 }\n" Q0,
+		   "t.yaml:5:53: ", "devices[0].backend.size: ", "not a multiple of block_size");
+	expect_err(DEV_START "    backend: { type: nvme, pci: 0000:00:04.0 }\n" Q0 "  - name: vdb\n"
+			     "    backend: { type: nvme, pci: 00:04.0, namespace: 2 }\n" Q0,
+		   "t.yaml:9:33: ", "devices[1].backend.pci: ",
+		   "controller 0000:00:04.0 is already the backend of device 'vda' (line 4)");
 }
