@@ -270,8 +270,14 @@ static int map_one(struct hy_nvme_dev *nd, const struct hy_chan_region *r, int f
 	int ret;
 
 	memset(m, 0, sizeof(*m));
-	if (r->gpa % PAGE || r->size % PAGE || r->mmap_offset % PAGE ||
-	    r->mmap_offset > SIZE_MAX - r->size || r->gpa > UINT64_MAX - base - r->size) {
+	if (r->gpa > UINT64_MAX - base - r->size || r->mmap_offset > SIZE_MAX - r->size) {
+		hy_log(ERR, 0,
+		       "device %s: guest memory region at gpa 0x%llx (%llu bytes, offset %llu) does not fit the IOVA space",
+		       nd->name, (unsigned long long)r->gpa, (unsigned long long)r->size,
+		       (unsigned long long)r->mmap_offset);
+		return -EINVAL;
+	}
+	if (r->gpa % PAGE || r->size % PAGE || r->mmap_offset % PAGE) {
 		hy_log(ERR, 0,
 		       "device %s: guest memory region at gpa 0x%llx (%llu bytes, offset %llu) is not page aligned; the device cannot map it",
 		       nd->name, (unsigned long long)r->gpa, (unsigned long long)r->size,
