@@ -6,8 +6,11 @@
  * virtio-user initiator) through tools/vu_client: negotiates features, shares memfd "guest"
  * memory (several regions whose guest-physical addresses are not identity mapped), brings up N
  * queues and drives each from its own thread, fio-style: read, write, randread, randwrite,
- * randrw; block size, iodepth, duration or I/O count; --verify stamps every unit it writes
- * (bench_verify.h) and checks every read against the latest generation written there.
+ * randrw; block size, iodepth, duration or I/O count, flushes and discards at a write interval;
+ * --verify stamps every unit it writes (bench_verify.h) and checks every read against the latest
+ * generation written there, and a block discarded since is not checked until it is written again.
+ * --check-image checks a raw image file (or block device) against a --verify-state file with no
+ * backend at all: what a guest wrote through a backend, read back from the backend's storage.
  *
  * The per-I/O path allocates nothing and makes at most one syscall per batch: completions are
  * reaped from the used ring in batches, each slot is refilled in place, one kick per batch (and
@@ -61,11 +64,14 @@
 #define MAX_IODEPTH   4096
 #define MAX_PIDS      256
 #define SECTOR	      512u
-#define GEN_BUSY      0x80000000u /* a request on this block is in flight */
-#define GEN_MASK      0x7fffffffu
+#define GEN_BUSY      0x80000000u	/* a request on this block is in flight */
+#define GEN_DISCARDED 0x40000000u	/* discarded after its last write (struct bench.gen) */
+#define GEN_MASK      0x3fffffffu	/* the generation last written; 0: never */
 #define CHECK_NS      (10 * 1000000ull) /* how often a queue thread looks at the clock's events */
 #define STATE_MAGIC   "HYBVSTAT"
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u	 /* 2: the words carry GEN_DISCARDED; 1: 31-bit generations */
+#define CHECK_CHUNK   (1u << 20) /* --check-image reads this much at a time (at least a block) */
+#define CHECK_SHOW    5		 /* --check-image prints this many mismatches in full */
 
 enum workload { WL_READ, WL_WRITE, WL_RANDREAD, WL_RANDWRITE, WL_RANDRW, WL_IDLE };
 
@@ -110,7 +116,9 @@ struct opts {
 	uint64_t size;	 /* bytes; 0: to the end of the device */
 	bool verify;
 	const char *verify_state;
-	unsigned flush_interval; /* writes per FLUSH on each queue; 0: never */
+	unsigned flush_interval;   /* writes per FLUSH on each queue; 0: never */
+	unsigned discard_interval; /* writes per DISCARD on each queue; 0: never */
+	const char *check_image;   /* check this image against --verify-state, no backend */
 	int io_timeout_ms;
 	int connect_timeout_ms;
 	int timeout_ms;
@@ -156,12 +164,13 @@ struct qthread {
 	uint64_t issued;
 	unsigned inflight;
 	unsigned writes_since_flush;
+	unsigned writes_since_discard;
 	uint32_t req_flags; /* HY_VU_REQ_INDIRECT when negotiated: one descriptor a request */
 
 	/* Measured window only. */
-	uint64_t reads, writes, flushes, rbytes, wbytes;
-	uint64_t verified, unverified;
-	struct hy_hist *hread, *hwrite, *hflush;
+	uint64_t reads, writes, flushes, discards, rbytes, wbytes;
+	uint64_t verified, unverified, undefined; /* undefined: reads of discarded blocks */
+	struct hy_hist *hread, *hwrite, *hflush, *hdiscard;
 	/* Whole run, for the progress line (written relaxed, read by the main thread). */
 	uint64_t progress_ios;
 
@@ -178,7 +187,13 @@ struct bench {
 	struct opts o;
 	struct hy_vu_client *c;
 	struct qthread *qt;
-	uint32_t *gen; /* per block: generation last written (verify), GEN_BUSY while in flight */
+	/*
+	 * --verify: one word per block, the generation last written there (GEN_MASK, 0: never);
+	 * GEN_DISCARDED once a DISCARD completed after it (the contents are undefined: a read is
+	 * not checked, yet the next write still takes the next generation, so a stale older write
+	 * can never pass for it); GEN_BUSY while a request on the block is in flight.
+	 */
+	uint32_t *gen;
 	uint64_t nblocks;
 	uint64_t region_sector;
 	pthread_barrier_t start;
@@ -205,6 +220,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: hydra-bench --socket PATH [options]\n"
+		"       hydra-bench --check-image FILE --verify-state STATE [--bs --offset --size "
+		"--seed]\n"
 		"\n"
 		"A vhost-user-blk frontend that benchmarks (and checks) a backend without a VM.\n"
 		"\n"
@@ -222,7 +239,12 @@ static void usage(FILE *f)
 		"      --size SIZE           bytes of the region (default: to the end of the device)\n"
 		"      --verify              stamp every write, check every read (exit 1 on mismatch)\n"
 		"      --verify-state FILE   load the generations from FILE if it exists, save at end\n"
+		"      --check-image FILE    check an image file against --verify-state (below)\n"
 		"      --flush-interval N    a FLUSH after every N writes on each queue\n"
+		"      --discard-interval N  a DISCARD of one block (--bs) at a random block of the\n"
+		"                            queue's part of the region after every N writes on each\n"
+		"                            queue; --verify skips reads of a discarded block until\n"
+		"                            it is written again\n"
 		"      --poll                busy-poll the used ring (default: sleep on the call eventfd)\n"
 		"      --cpus LIST           pin queue thread i to the i-th cpu of LIST (e.g. 1,0)\n"
 		"      --backend-pid PID     count this process's CPU time as the backend's (repeat)\n"
@@ -244,7 +266,16 @@ static void usage(FILE *f)
 		"      --quiet               no summary (with --json: still the JSON)\n"
 		"  -h, --help                this text\n"
 		"\n"
-		"Exit: 0 ok; 1 I/O error, stalled backend or verify failure; 2 usage or set-up error.\n");
+		"Checking an image (no --socket, no backend): --check-image FILE reads the raw image\n"
+		"or block device FILE and checks every block STATE says was written (and not discarded\n"
+		"since) as a --verify read would; never-written and discarded blocks are skipped.\n"
+		"--verify-state STATE is required; --bs, --offset and --seed must be what STATE was\n"
+		"written with; --size defaults to STATE's region. Prints blocks checked, skipped and\n"
+		"bad (the first %u bad ones in full); --json for machines.\n"
+		"\n"
+		"Exit: 0 ok; 1 I/O error, stalled backend or verify failure (--check-image: a bad\n"
+		"block, or FILE too short); 2 usage or set-up error.\n",
+		CHECK_SHOW);
 }
 
 static int errf(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -406,6 +437,8 @@ enum {
 	OPT_VERIFY,
 	OPT_VSTATE,
 	OPT_FLUSH,
+	OPT_DISCARD,
+	OPT_CHECK_IMAGE,
 	OPT_POLL,
 	OPT_CPUS,
 	OPT_PID,
@@ -423,6 +456,32 @@ enum {
 	OPT_PROGRESS,
 	OPT_QUIET,
 };
+
+/* --check-image reads a file against a state: no backend, so no run options make sense. */
+static int check_image_args(const struct opts *o, char *err, size_t errlen)
+{
+	if (o->socket)
+		return errf(err, errlen,
+			    "--check-image reads an image file, not a backend: drop --socket");
+	if (!o->verify_state)
+		return errf(err, errlen,
+			    "--check-image needs --verify-state STATE (the generations to check "
+			    "against)");
+	if (o->flush_interval || o->discard_interval)
+		return errf(err, errlen,
+			    "--check-image does no I/O to a backend: drop --flush-interval and "
+			    "--discard-interval");
+	if (!hy_stamp_unit(o->bs))
+		return errf(err, errlen, "--check-image: --bs %u cannot carry verify stamps",
+			    o->bs);
+	if (o->size && o->size % o->bs)
+		return errf(err, errlen, "--size %" PRIu64 " is not a multiple of --bs %u", o->size,
+			    o->bs);
+	if (o->offset % o->bs && o->bs <= 4096)
+		return errf(err, errlen, "--offset %" PRIu64 " is not a multiple of --bs %u",
+			    o->offset, o->bs);
+	return 0;
+}
 
 /**
  * parse_args() - the command line into @o, checked for consistency.
@@ -453,6 +512,8 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err, size_t e
 		{"verify", no_argument, NULL, OPT_VERIFY},
 		{"verify-state", required_argument, NULL, OPT_VSTATE},
 		{"flush-interval", required_argument, NULL, OPT_FLUSH},
+		{"discard-interval", required_argument, NULL, OPT_DISCARD},
+		{"check-image", required_argument, NULL, OPT_CHECK_IMAGE},
 		{"poll", no_argument, NULL, OPT_POLL},
 		{"cpus", required_argument, NULL, OPT_CPUS},
 		{"backend-pid", required_argument, NULL, OPT_PID},
@@ -572,6 +633,17 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err, size_t e
 					    optarg);
 			o->flush_interval = (unsigned)v;
 			break;
+		case OPT_DISCARD:
+			if (parse_uint(optarg, 1, UINT32_MAX, &v))
+				return errf(err, errlen,
+					    "--discard-interval '%s': expected a count", optarg);
+			o->discard_interval = (unsigned)v;
+			break;
+		case OPT_CHECK_IMAGE:
+			if (!*optarg)
+				return errf(err, errlen, "--check-image needs a file name");
+			o->check_image = optarg;
+			break;
 		case OPT_POLL:
 			o->poll = true;
 			break;
@@ -659,6 +731,8 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err, size_t e
 	}
 	if (optind < argc)
 		return errf(err, errlen, "unexpected argument '%s'", argv[optind]);
+	if (o->check_image)
+		return check_image_args(o, err, errlen);
 	if (!o->socket)
 		return errf(err, errlen, "--socket is required");
 	if (strlen(o->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
@@ -685,6 +759,8 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err, size_t e
 			    o->offset, o->bs);
 	if (o->flush_interval && (o->wl == WL_READ || o->wl == WL_RANDREAD || o->wl == WL_IDLE))
 		return errf(err, errlen, "--flush-interval needs a workload that writes");
+	if (o->discard_interval && (o->wl == WL_READ || o->wl == WL_RANDREAD || o->wl == WL_IDLE))
+		return errf(err, errlen, "--discard-interval needs a workload that writes");
 	return 0;
 }
 
@@ -861,6 +937,18 @@ static void thread_fail(struct qthread *t, const char *fmt, ...)
 	__atomic_store_n(&stop_flag, 1, __ATOMIC_RELAXED);
 }
 
+/* Verify: never two requests on one block at once; the stretch holds > iodepth blocks. */
+static uint64_t skip_busy(const struct qthread *t, uint64_t blk)
+{
+	const struct bench *b = t->b;
+
+	if (!b->gen)
+		return blk;
+	while (b->gen[blk] & GEN_BUSY)
+		blk = blk + 1 == t->blk_lo + t->nblk ? t->blk_lo : blk + 1;
+	return blk;
+}
+
 /* The next block for a request: sequential per queue, or uniform over the queue's stretch. */
 static uint64_t pick_block(struct qthread *t)
 {
@@ -874,12 +962,37 @@ static uint64_t pick_block(struct qthread *t)
 		if (++t->seq_next == t->nblk)
 			t->seq_next = 0;
 	}
-	if (!b->gen)
-		return blk;
-	/* Verify: never two requests on one block at once; the stretch holds > iodepth blocks. */
-	while (b->gen[blk] & GEN_BUSY)
-		blk = blk + 1 == t->blk_lo + t->nblk ? t->blk_lo : blk + 1;
-	return blk;
+	return skip_busy(t, blk);
+}
+
+/*
+ * The block a DISCARD covers: uniform over the queue's stretch whatever the workload. The
+ * queue's own stretch, because the generation table has one writer per block: the thread that
+ * owns the stretch (the stretches together are the region).
+ */
+static uint64_t pick_discard_block(struct qthread *t)
+{
+	return skip_busy(t, t->blk_lo + rng_below(&t->rng, t->nblk));
+}
+
+/* The generation a write of a block whose verify word is @w stamps: one never used there. */
+static inline uint32_t gen_of_write(uint32_t w)
+{
+	uint32_t g = ((w & GEN_MASK) + 1) & GEN_MASK;
+
+	return g ? g : 1; /* 0 means "never written" (wraps after 2^30 - 1 writes of a block) */
+}
+
+/* The generation a read expects: none (not checked) for a block never written or discarded. */
+static inline uint32_t gen_of_read(uint32_t w)
+{
+	return w & GEN_DISCARDED ? HY_STAMP_GEN_NONE : w & GEN_MASK;
+}
+
+/* A discard completed: the contents are undefined, the generation count carries on. */
+static inline uint32_t gen_after_discard(uint32_t w)
+{
+	return (w & GEN_MASK) | GEN_DISCARDED;
 }
 
 static uint32_t pick_type(struct qthread *t)
@@ -899,43 +1012,75 @@ static uint32_t pick_type(struct qthread *t)
 	return HY_VU_BLK_T_IN;
 }
 
+/*
+ * Choose slot @s's next request and describe it in @req: a FLUSH or a DISCARD when their
+ * interval is up, else a read or write. Verify: claim the block (GEN_BUSY) and stamp a write's
+ * data. No I/O: issue() submits it.
+ */
+static void prepare(struct qthread *t, struct slot *s, struct hy_vu_blk_req *req)
+{
+	struct bench *b = t->b;
+
+	*req = (struct hy_vu_blk_req){
+		.iov = &s->iov, .iovcnt = 1, .cookie = s, .flags = t->req_flags};
+	if (b->o.flush_interval && t->writes_since_flush >= b->o.flush_interval) {
+		t->writes_since_flush = 0;
+		s->type = HY_VU_BLK_T_FLUSH;
+		req->type = HY_VU_BLK_T_FLUSH;
+		req->iovcnt = 0;
+		req->iov = NULL;
+		return;
+	}
+	if (b->o.discard_interval && t->writes_since_discard >= b->o.discard_interval) {
+		t->writes_since_discard = 0;
+		s->type = HY_VU_BLK_T_DISCARD;
+		s->block = pick_discard_block(t);
+		/*
+		 * VIRTIO 1.2, 5.2.6: one struct virtio_blk_discard_write_zeroes in the
+		 * device-readable part. Its unmap flag is WRITE_ZEROES' alone: a device answers
+		 * a DISCARD that sets it with UNSUPP (5.2.6.2).
+		 */
+		req->iovcnt = 0;
+		req->iov = NULL;
+		req->num_sectors = b->o.bs / SECTOR;
+		req->seg_flags = 0;
+	} else {
+		s->type = pick_type(t);
+		s->block = pick_block(t);
+	}
+	req->type = s->type;
+	req->sector = b->region_sector + s->block * (b->o.bs / SECTOR);
+	if (b->gen) {
+		uint32_t w = b->gen[s->block];
+
+		if (s->type == HY_VU_BLK_T_OUT) {
+			s->gen = gen_of_write(w);
+			hy_stamp_fill(s->iov.iov_base, b->o.bs, req->sector, s->gen, b->o.seed);
+		} else if (s->type == HY_VU_BLK_T_IN) {
+			s->gen = gen_of_read(w);
+		} else {
+			s->gen = w & GEN_MASK; /* discard: complete() carries it on */
+		}
+		b->gen[s->block] = w | GEN_BUSY;
+	}
+	if (s->type == HY_VU_BLK_T_OUT) {
+		t->writes_since_flush++;
+		t->writes_since_discard++;
+	}
+}
+
 /* Fill slot @s with the next request and put it in the avail ring (no kick). */
 static int issue(struct qthread *t, struct slot *s, uint64_t now)
 {
 	struct bench *b = t->b;
-	struct hy_vu_blk_req req = {.iov = &s->iov, .iovcnt = 1, .cookie = s};
+	struct hy_vu_blk_req req;
 	int ret;
 
-	if (b->o.flush_interval && t->writes_since_flush >= b->o.flush_interval) {
-		t->writes_since_flush = 0;
-		s->type = HY_VU_BLK_T_FLUSH;
-		req.type = HY_VU_BLK_T_FLUSH;
-		req.iovcnt = 0;
-		req.iov = NULL;
-	} else {
-		s->type = pick_type(t);
-		s->block = pick_block(t);
-		req.type = s->type;
-		req.sector = b->region_sector + s->block * (b->o.bs / SECTOR);
-		if (b->gen) {
-			uint32_t g = b->gen[s->block];
-
-			s->gen = s->type == HY_VU_BLK_T_OUT ? ((g + 1) & GEN_MASK) : g;
-			if (s->type == HY_VU_BLK_T_OUT && !s->gen)
-				s->gen = 1; /* 0 means "never written" */
-			if (s->type == HY_VU_BLK_T_OUT)
-				hy_stamp_fill(s->iov.iov_base, b->o.bs, req.sector, s->gen,
-					      b->o.seed);
-			b->gen[s->block] = g | GEN_BUSY;
-		}
-		if (s->type == HY_VU_BLK_T_OUT)
-			t->writes_since_flush++;
-	}
-	req.flags = t->req_flags;
+	prepare(t, s, &req);
 	ret = hy_vu_blk_submit(t->q, &req);
 	if (ret) {
 		if (b->gen && s->type != HY_VU_BLK_T_FLUSH)
-			b->gen[s->block] &= GEN_MASK;
+			b->gen[s->block] &= ~GEN_BUSY;
 		thread_fail(t, "queue %u: cannot submit a request: %s", t->idx, strerror(-ret));
 		return ret;
 	}
@@ -964,8 +1109,11 @@ static int complete(struct qthread *t, struct slot *s, const struct hy_vu_cpl *c
 			thread_fail(t,
 				    "queue %u: %s of %u bytes at lba %" PRIu64
 				    " failed with status %s",
-				    t->idx, s->type == HY_VU_BLK_T_IN ? "read" : "write", b->o.bs,
-				    sector, hy_vu_blk_status_str(c->status));
+				    t->idx,
+				    s->type == HY_VU_BLK_T_IN	 ? "read"
+				    : s->type == HY_VU_BLK_T_OUT ? "write"
+								 : "DISCARD",
+				    b->o.bs, sector, hy_vu_blk_status_str(c->status));
 		return -EIO;
 	}
 	if (s->type == HY_VU_BLK_T_FLUSH) {
@@ -975,24 +1123,36 @@ static int complete(struct qthread *t, struct slot *s, const struct hy_vu_cpl *c
 		}
 		return 0;
 	}
+	if (s->type == HY_VU_BLK_T_DISCARD) {
+		if (b->gen)
+			b->gen[s->block] = gen_after_discard(b->gen[s->block]);
+		if (measured) {
+			t->discards++;
+			hy_hist_record(t->hdiscard, lat);
+		}
+		return 0;
+	}
 	if (b->gen) {
 		if (s->type == HY_VU_BLK_T_IN) {
 			struct hy_stamp_mismatch mm;
 
 			if (s->gen == HY_STAMP_GEN_NONE) {
-				t->unverified++;
+				if (b->gen[s->block] & GEN_DISCARDED)
+					t->undefined++;
+				else
+					t->unverified++;
 			} else if (hy_stamp_check(s->iov.iov_base, b->o.bs, sector, s->gen,
 						  b->o.seed, &mm)) {
 				char msg[600];
 
 				thread_fail(t, "queue %u: verify failed at %s", t->idx,
 					    hy_stamp_describe(&mm, msg, sizeof(msg)));
-				b->gen[s->block] &= GEN_MASK;
+				b->gen[s->block] &= ~GEN_BUSY;
 				return -EIO;
 			} else {
 				t->verified++;
 			}
-			b->gen[s->block] &= GEN_MASK;
+			b->gen[s->block] &= ~GEN_BUSY;
 		} else {
 			b->gen[s->block] = s->gen;
 		}
@@ -1169,6 +1329,10 @@ drain:
 /* Set-up                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
+/*
+ * --verify-state: this header, then one 32-bit word per block of the region in host byte order:
+ * the generation last written there (bits 0-29, 0: never) and GEN_DISCARDED (bit 30).
+ */
 struct state_hdr {
 	char magic[8];
 	uint32_t version;
@@ -1177,46 +1341,95 @@ struct state_hdr {
 	uint64_t nblocks;
 	uint64_t seed;
 };
+_Static_assert(sizeof(struct state_hdr) == 40, "verify state header");
 
-/* --verify-state: the generations a previous run left, if the file exists. */
-static int state_load(struct bench *b, char *err, size_t errlen)
+/**
+ * state_load() - the generations a previous run left in --verify-state.
+ * @b: bench with o.bs, o.seed, region_sector and nblocks set (nblocks 0: take the state's);
+ *     b->gen is filled, and allocated when NULL
+ * @must_exist: a missing file is an error (--check-image), else a first run with all blocks
+ *              never written
+ * @err: message on failure
+ * @errlen: its size
+ *
+ * Called by the main thread before any queue thread runs.
+ * Return: 0; -EINVAL with @err saying what is wrong (another version or region, truncated).
+ */
+static int state_load(struct bench *b, bool must_exist, char *err, size_t errlen)
 {
+	const char *path = b->o.verify_state;
 	struct state_hdr h;
-	size_t bytes = b->nblocks * sizeof(uint32_t);
-	FILE *f = fopen(b->o.verify_state, "rb");
+	struct stat st;
+	FILE *f = fopen(path, "rb");
+	size_t bytes;
+	int ret = -EINVAL;
 
 	if (!f) {
-		if (errno == ENOENT)
+		if (errno == ENOENT && !must_exist)
 			return 0;
-		return errf(err, errlen, "cannot open --verify-state %s: %s", b->o.verify_state,
+		return errf(err, errlen, "cannot open --verify-state %s: %s", path,
 			    strerror(errno));
 	}
-	if (fread(&h, sizeof(h), 1, f) != 1 || memcmp(h.magic, STATE_MAGIC, 8) ||
-	    h.version != STATE_VERSION) {
-		fclose(f);
-		return errf(err, errlen, "--verify-state %s is not a hydra-bench state file",
-			    b->o.verify_state);
+	if (fread(&h, sizeof(h), 1, f) != 1 || memcmp(h.magic, STATE_MAGIC, 8)) {
+		errf(err, errlen, "--verify-state %s is not a hydra-bench state file", path);
+		goto out;
 	}
+	if (h.version != STATE_VERSION) {
+		errf(err, errlen,
+		     "--verify-state %s is a version %u state file; this hydra-bench reads version "
+		     "%u only (delete the file to start over)",
+		     path, h.version, STATE_VERSION);
+		goto out;
+	}
+	if (!b->nblocks)
+		b->nblocks = h.nblocks;
 	if (h.bs != b->o.bs || h.region_sector != b->region_sector || h.nblocks != b->nblocks ||
 	    h.seed != b->o.seed) {
-		fclose(f);
-		return errf(err, errlen,
-			    "--verify-state %s was written with bs %u, offset %" PRIu64 ", %" PRIu64
-			    " blocks, seed %" PRIu64 "; this run has bs %u, offset "
-			    "%" PRIu64 ", %" PRIu64 " blocks, seed %" PRIu64,
-			    b->o.verify_state, h.bs, h.region_sector * SECTOR, h.nblocks, h.seed,
-			    b->o.bs, b->region_sector * SECTOR, b->nblocks, b->o.seed);
+		errf(err, errlen,
+		     "--verify-state %s was written with bs %u, offset %" PRIu64 ", %" PRIu64
+		     " blocks, seed %" PRIu64 "; this run has bs %u, offset %" PRIu64 ", %" PRIu64
+		     " blocks, seed %" PRIu64,
+		     path, h.bs, h.region_sector * SECTOR, h.nblocks, h.seed, b->o.bs,
+		     b->region_sector * SECTOR, b->nblocks, b->o.seed);
+		goto out;
+	}
+	if (!h.nblocks || h.nblocks > SIZE_MAX / sizeof(uint32_t)) {
+		errf(err, errlen, "--verify-state %s holds %" PRIu64 " blocks", path, h.nblocks);
+		goto out;
+	}
+	bytes = h.nblocks * sizeof(uint32_t);
+	if (fstat(fileno(f), &st) == 0 && (uint64_t)st.st_size != sizeof(h) + bytes) {
+		errf(err, errlen, "--verify-state %s is %s: %lld bytes for %" PRIu64 " blocks",
+		     path, (uint64_t)st.st_size < sizeof(h) + bytes ? "truncated" : "damaged",
+		     (long long)st.st_size, h.nblocks);
+		goto out;
+	}
+	if (!b->gen) {
+		b->gen = calloc(h.nblocks, sizeof(*b->gen));
+		if (!b->gen) {
+			errf(err, errlen, "no memory for %" PRIu64 " block generations", h.nblocks);
+			goto out;
+		}
 	}
 	if (fread(b->gen, 1, bytes, f) != bytes) {
-		fclose(f);
-		return errf(err, errlen, "--verify-state %s is truncated", b->o.verify_state);
+		errf(err, errlen, "--verify-state %s is truncated", path);
+		goto out;
 	}
-	fclose(f);
 	for (uint64_t i = 0; i < b->nblocks; i++)
-		b->gen[i] &= GEN_MASK;
-	return 0;
+		b->gen[i] &= ~GEN_BUSY;
+	ret = 0;
+out:
+	fclose(f);
+	return ret;
 }
 
+/**
+ * state_save() - write the generations to --verify-state (a new file, then rename()).
+ * @b: bench after a clean run: no request in flight, so no word carries GEN_BUSY
+ *
+ * Called by the main thread after the queue threads ended.
+ * Return: 0 or -errno.
+ */
 static int state_save(const struct bench *b)
 {
 	struct state_hdr h = {.version = STATE_VERSION,
@@ -1320,6 +1533,26 @@ static int setup(struct bench *b, char *err, size_t errlen)
 	}
 	if (o->flush_interval && !hy_vu_has_feature(b->c, HY_VU_BLK_F_FLUSH))
 		return errf(err, errlen, "--flush-interval: the backend does not offer FLUSH");
+	if (o->discard_interval && !hy_vu_has_feature(b->c, HY_VU_BLK_F_DISCARD))
+		return errf(
+			err, errlen,
+			"--discard-interval: the backend does not offer DISCARD (virtio bit %u, "
+			"offered 0x%" PRIx64 ")",
+			HY_VU_BLK_F_DISCARD, hy_vu_device_features(b->c));
+	/* VIRTIO 1.2, 5.2.4: with DISCARD, max_discard_sectors is one segment's limit. */
+	if (o->discard_interval && cfg->max_discard_sectors &&
+	    o->bs / SECTOR > cfg->max_discard_sectors)
+		return errf(err, errlen,
+			    "--discard-interval: --bs %u is more than the backend discards at once "
+			    "(max_discard_sectors %u)",
+			    o->bs, cfg->max_discard_sectors);
+	if (o->discard_interval && cfg->discard_sector_alignment &&
+	    (o->bs / SECTOR % cfg->discard_sector_alignment ||
+	     o->offset / SECTOR % cfg->discard_sector_alignment))
+		return errf(err, errlen,
+			    "--discard-interval: --bs %u / --offset %" PRIu64
+			    " are not multiples of the backend's discard alignment (%u sectors)",
+			    o->bs, o->offset, cfg->discard_sector_alignment);
 	if (o->wl != WL_READ && o->wl != WL_RANDREAD && o->wl != WL_IDLE &&
 	    hy_vu_has_feature(b->c, HY_VU_BLK_F_RO))
 		return errf(err, errlen, "the device is read-only and the workload writes");
@@ -1358,7 +1591,7 @@ static int setup(struct bench *b, char *err, size_t errlen)
 		if (!b->gen)
 			return errf(err, errlen, "no memory for %" PRIu64 " block generations",
 				    b->nblocks);
-		if (o->verify_state && state_load(b, err, errlen))
+		if (o->verify_state && state_load(b, false, err, errlen))
 			return -EINVAL;
 	}
 
@@ -1387,11 +1620,13 @@ static int setup(struct bench *b, char *err, size_t errlen)
 		t->hread = aligned_alloc(64, sizeof(struct hy_hist));
 		t->hwrite = aligned_alloc(64, sizeof(struct hy_hist));
 		t->hflush = aligned_alloc(64, sizeof(struct hy_hist));
-		if (!t->slots || !t->cpl || !t->hread || !t->hwrite || !t->hflush)
+		t->hdiscard = aligned_alloc(64, sizeof(struct hy_hist));
+		if (!t->slots || !t->cpl || !t->hread || !t->hwrite || !t->hflush || !t->hdiscard)
 			return errf(err, errlen, "out of memory");
 		hy_hist_init(t->hread);
 		hy_hist_init(t->hwrite);
 		hy_hist_init(t->hflush);
+		hy_hist_init(t->hdiscard);
 		for (unsigned k = 0; k < o->iodepth; k++) {
 			void *p = hy_vu_alloc(hy_vu_mem(b->c), o->bs, 4096);
 
@@ -1415,6 +1650,7 @@ static void teardown(struct bench *b)
 			free(b->qt[i].hread);
 			free(b->qt[i].hwrite);
 			free(b->qt[i].hflush);
+			free(b->qt[i].hdiscard);
 		}
 		free(b->qt);
 	}
@@ -1428,8 +1664,8 @@ static void teardown(struct bench *b)
 
 struct result {
 	double window_s;
-	uint64_t reads, writes, flushes, rbytes, wbytes, verified, unverified;
-	struct hy_hist *all, *rd, *wr, *fl;
+	uint64_t reads, writes, flushes, discards, rbytes, wbytes, verified, unverified, undefined;
+	struct hy_hist *all, *rd, *wr, *fl, *dc;
 	double iops, read_iops, write_iops, mbps, mibps;
 	double backend_cpu_s, backend_cores, iops_per_core;
 	unsigned backend_pids, backend_lost;
@@ -1478,10 +1714,11 @@ static void print_json(const struct bench *b, const struct result *r, int rc, co
 	fprintf(f,
 		", \"workload\": \"%s\", \"rwmixread\": %u, \"bs\": %u, \"iodepth\": %u, "
 		"\"queues\": %u, \"mode\": \"%s\", \"verify\": %s, \"flush_interval\": %u, "
-		"\"offset\": %" PRIu64 ", \"size\": %" PRIu64 ", \"ramp_s\": %.3f, \"cpus\": [",
+		"\"discard_interval\": %u, \"offset\": %" PRIu64 ", \"size\": %" PRIu64
+		", \"ramp_s\": %.3f, \"cpus\": [",
 		workload_names[o->wl], o->rwmix_read, o->bs, o->iodepth, o->queues,
 		o->poll ? "poll" : "interrupt", o->verify ? "true" : "false", o->flush_interval,
-		o->offset, o->size, (double)o->ramp_ns / 1e9);
+		o->discard_interval, o->offset, o->size, (double)o->ramp_ns / 1e9);
 	for (unsigned i = 0; i < o->ncpus; i++)
 		fprintf(f, "%s%d", i ? ", " : "", o->cpus[i]);
 	fprintf(f, "], \"features\": \"0x%" PRIx64 "\", \"event_idx\": %s, \"indirect\": %s, ",
@@ -1497,12 +1734,12 @@ static void print_json(const struct bench *b, const struct result *r, int rc, co
 		fprintf(f, "null");
 	fprintf(f,
 		", \"window_s\": %.6f, \"ios\": %" PRIu64 ", \"reads\": %" PRIu64
-		", \"writes\": %" PRIu64 ", \"flushes\": %" PRIu64 ", \"read_bytes\": %" PRIu64
-		", \"write_bytes\": %" PRIu64
+		", \"writes\": %" PRIu64 ", \"flushes\": %" PRIu64 ", \"discards\": %" PRIu64
+		", \"read_bytes\": %" PRIu64 ", \"write_bytes\": %" PRIu64
 		", \"iops\": %.1f, \"read_iops\": %.1f, \"write_iops\": %.1f, \"mb_s\": %.3f, "
 		"\"mib_s\": %.3f, ",
-		r->window_s, r->reads + r->writes, r->reads, r->writes, r->flushes, r->rbytes,
-		r->wbytes, r->iops, r->read_iops, r->write_iops, r->mbps, r->mibps);
+		r->window_s, r->reads + r->writes, r->reads, r->writes, r->flushes, r->discards,
+		r->rbytes, r->wbytes, r->iops, r->read_iops, r->write_iops, r->mbps, r->mibps);
 	json_lat(f, "latency", r->all);
 	fprintf(f, ", ");
 	json_lat(f, "read_latency", r->rd);
@@ -1510,6 +1747,8 @@ static void print_json(const struct bench *b, const struct result *r, int rc, co
 	json_lat(f, "write_latency", r->wr);
 	fprintf(f, ", ");
 	json_lat(f, "flush_latency", r->fl);
+	fprintf(f, ", ");
+	json_lat(f, "discard_latency", r->dc);
 	fprintf(f, ", \"backend_pids\": [");
 	for (unsigned i = 0; i < b->npids; i++)
 		fprintf(f, "%s%d", i ? ", " : "", b->pids[i]);
@@ -1526,12 +1765,13 @@ static void print_json(const struct bench *b, const struct result *r, int rc, co
 		r->backend_lost, r->backend_cpu_s, r->backend_cores, r->backend_cores * 100.0,
 		r->iops_per_core, r->client_cpu_s, r->client_cores);
 	fprintf(f,
-		"\"verified\": %" PRIu64 ", \"unverified\": %" PRIu64 ", \"submitted\": %" PRIu64
+		"\"verified\": %" PRIu64 ", \"unverified\": %" PRIu64
+		", \"unverified_discarded\": %" PRIu64 ", \"submitted\": %" PRIu64
 		", \"completed\": %" PRIu64 ", \"kicks\": %" PRIu64
 		", \"kicks_suppressed\": %" PRIu64 ", \"waits\": %" PRIu64 ", \"calls\": %" PRIu64
 		"}\n",
-		r->verified, r->unverified, r->qs.submitted, r->qs.completed, r->qs.kicks,
-		r->qs.kicks_suppressed, r->qs.waits, r->qs.calls);
+		r->verified, r->unverified, r->undefined, r->qs.submitted, r->qs.completed,
+		r->qs.kicks, r->qs.kicks_suppressed, r->qs.waits, r->qs.calls);
 }
 
 static void print_human(const struct bench *b, const struct result *r)
@@ -1563,6 +1803,10 @@ static void print_human(const struct bench *b, const struct result *r)
 		printf("  flushes       %" PRIu64 " (p50 %.1f us, p99 %.1f us)\n", r->flushes,
 		       (double)hy_hist_percentile(r->fl, 50) / 1e3,
 		       (double)hy_hist_percentile(r->fl, 99) / 1e3);
+	if (r->discards)
+		printf("  discards      %" PRIu64 " (p50 %.1f us, p99 %.1f us)\n", r->discards,
+		       (double)hy_hist_percentile(r->dc, 50) / 1e3,
+		       (double)hy_hist_percentile(r->dc, 99) / 1e3);
 	if (b->npids)
 		printf("  backend cpu   %.2f cores (%u pids%s): %.0f iops per backend core\n",
 		       r->backend_cores, b->npids, r->backend_lost ? ", some vanished" : "",
@@ -1572,9 +1816,9 @@ static void print_human(const struct bench *b, const struct result *r)
 	       " waits, %" PRIu64 " calls\n",
 	       r->qs.kicks, r->qs.kicks_suppressed, r->qs.waits, r->qs.calls);
 	if (o->verify)
-		printf("  verify        %" PRIu64 " reads checked, %" PRIu64
-		       " of never-written blocks, 0 mismatches\n",
-		       r->verified, r->unverified);
+		printf("  verify        %" PRIu64 " reads checked, %" PRIu64 " not (%" PRIu64
+		       " of never-written blocks, %" PRIu64 " of discarded ones), 0 mismatches\n",
+		       r->verified, r->unverified + r->undefined, r->unverified, r->undefined);
 }
 
 static double rusage_s(void)
@@ -1584,6 +1828,217 @@ static double rusage_s(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* --check-image: the state against a raw image, no backend                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+struct check_result {
+	uint64_t blocks;
+	uint64_t checked;   /* compared with their stamp, bad ones included */
+	uint64_t bad;	    /* mismatches, and written blocks past the end of the file */
+	uint64_t past_end;  /* of the bad: not in the file at all */
+	uint64_t unwritten; /* skipped: never written */
+	uint64_t discarded; /* skipped: discarded since their last write */
+	uint64_t file_bytes;
+	char first_bad[640]; /* what the first bad block was, "" when none */
+};
+
+/* pread() until @len bytes or the end of the file: bytes read, or -errno. */
+static ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/* One bad block: counted, and the first CHECK_SHOW of them described on @msgs. */
+static void check_bad(struct check_result *r, FILE *msgs, const char *path, const char *what)
+{
+	if (!r->bad)
+		snprintf(r->first_bad, sizeof(r->first_bad), "%s", what);
+	if (r->bad < CHECK_SHOW && msgs)
+		fprintf(msgs, "hydra-bench: %s: verify failed at %s\n", path, what);
+	else if (r->bad == CHECK_SHOW && msgs)
+		fprintf(msgs, "hydra-bench: %s: more bad blocks follow, not shown\n", path);
+	r->bad++;
+}
+
+/**
+ * check_image() - check the raw image --check-image against --verify-state.
+ * @b: bench with its options parsed (o.check_image and o.verify_state set); loads b->gen
+ * @msgs: where the first CHECK_SHOW bad blocks are described (NULL: nowhere)
+ * @r: the counts
+ * @err: message on failure
+ * @errlen: its size
+ *
+ * Reads the region (o.offset, o.size or the state's region) CHECK_CHUNK bytes at a time with
+ * pread(), only where a block was written and not discarded since, and checks each such block as
+ * a --verify read would. Blocks the file is too short to hold are bad. Main thread only.
+ * Return: 0 when the whole region was looked at (@r->bad says if it is good); -EIO with @err when
+ * reading the file failed; -EINVAL (or another -errno) with @err for a usage or set-up error.
+ */
+static int check_image(struct bench *b, FILE *msgs, struct check_result *r, char *err,
+		       size_t errlen)
+{
+	const struct opts *o = &b->o;
+	const char *path = o->check_image;
+	uint64_t per_chunk = CHECK_CHUNK / o->bs ? CHECK_CHUNK / o->bs : 1;
+	uint8_t *buf = NULL;
+	off_t end;
+	int fd, ret;
+
+	memset(r, 0, sizeof(*r));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errf(err, errlen, "cannot open --check-image %s: %s", path, strerror(errno));
+	/* A block device's size too: lseek(SEEK_END) works for both. */
+	end = lseek(fd, 0, SEEK_END);
+	if (end < 0) {
+		ret = errf(err, errlen, "cannot find the size of --check-image %s: %s", path,
+			   strerror(errno));
+		goto out_close;
+	}
+	r->file_bytes = (uint64_t)end;
+	b->region_sector = o->offset / SECTOR;
+	b->nblocks = o->size / o->bs; /* 0: the state's region */
+	ret = state_load(b, true, err, errlen);
+	if (ret)
+		goto out_close;
+	r->blocks = b->nblocks;
+	buf = aligned_alloc(4096, (size_t)(per_chunk * o->bs));
+	if (!buf) {
+		ret = errf(err, errlen, "no memory for a %" PRIu64 "-byte read buffer",
+			   per_chunk * o->bs);
+		goto out_close;
+	}
+	posix_fadvise(fd, (off_t)o->offset, (off_t)(b->nblocks * o->bs), POSIX_FADV_SEQUENTIAL);
+	for (uint64_t i = 0; i < b->nblocks; i += per_chunk) {
+		uint64_t n = b->nblocks - i < per_chunk ? b->nblocks - i : per_chunk;
+		uint64_t off = o->offset + i * o->bs;
+		ssize_t got = 0;
+		bool need = false;
+
+		for (uint64_t k = 0; k < n && !need; k++)
+			need = gen_of_read(b->gen[i + k]) != HY_STAMP_GEN_NONE;
+		if (need) {
+			got = pread_full(fd, buf, (size_t)(n * o->bs), off);
+			if (got < 0) {
+				ret = errf(err, errlen,
+					   "reading --check-image %s at byte %" PRIu64
+					   " failed: %s",
+					   path, off, strerror((int)-got));
+				ret = -EIO;
+				goto out_free;
+			}
+		}
+		for (uint64_t k = 0; k < n; k++) {
+			uint32_t w = b->gen[i + k];
+			uint64_t lba = b->region_sector + (i + k) * (o->bs / SECTOR);
+			struct hy_stamp_mismatch mm;
+			char msg[600];
+
+			if (w & GEN_DISCARDED) {
+				r->discarded++;
+				continue;
+			}
+			if (!(w & GEN_MASK)) {
+				r->unwritten++;
+				continue;
+			}
+			r->checked++;
+			if ((uint64_t)got < (k + 1) * o->bs) {
+				snprintf(
+					msg, sizeof(msg),
+					"lba %" PRIu64 " (byte offset %" PRIu64
+					"): written (gen %u) but past the end of the file (%" PRIu64
+					" bytes)",
+					lba, lba * SECTOR, w & GEN_MASK, r->file_bytes);
+				r->past_end++;
+				check_bad(r, msgs, path, msg);
+			} else if (hy_stamp_check(buf + k * o->bs, o->bs, lba, w & GEN_MASK,
+						  o->seed, &mm)) {
+				check_bad(r, msgs, path, hy_stamp_describe(&mm, msg, sizeof(msg)));
+			}
+		}
+	}
+	ret = 0;
+out_free:
+	free(buf);
+out_close:
+	close(fd);
+	return ret;
+}
+
+/* --check-image from the command line: the exit code. */
+static int check_image_main(struct bench *b)
+{
+	const struct opts *o = &b->o;
+	struct check_result *r = calloc(1, sizeof(*r));
+	char err[1024];
+	int rc, ret;
+
+	if (!r) {
+		fprintf(stderr, "hydra-bench: out of memory\n");
+		return EXIT_USAGE;
+	}
+	ret = check_image(b, stderr, r, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "hydra-bench: %s\n", err);
+		rc = ret == -EIO ? EXIT_IO : EXIT_USAGE;
+	} else {
+		rc = r->bad ? EXIT_IO : EXIT_OK;
+	}
+	if (o->json) {
+		FILE *f = stdout;
+
+		fprintf(f, "{\"tool\": \"hydra-bench\", \"version\": \"%s\", \"check_image\": ",
+			HY_VERSION);
+		json_str(f, o->check_image);
+		fprintf(f, ", \"verify_state\": ");
+		json_str(f, o->verify_state);
+		fprintf(f,
+			", \"bs\": %u, \"offset\": %" PRIu64 ", \"blocks\": %" PRIu64
+			", \"file_bytes\": %" PRIu64 ", \"checked\": %" PRIu64 ", \"bad\": %" PRIu64
+			", \"past_end\": %" PRIu64 ", \"skipped_unwritten\": %" PRIu64
+			", \"skipped_discarded\": %" PRIu64 ", \"exit\": %d, \"error\": ",
+			o->bs, o->offset, r->blocks, r->file_bytes, r->checked, r->bad, r->past_end,
+			r->unwritten, r->discarded, rc);
+		if (ret)
+			json_str(f, err);
+		else if (r->bad)
+			json_str(f, r->first_bad);
+		else
+			fprintf(f, "null");
+		fprintf(f, "}\n");
+	} else if (!ret && !(o->quiet && !r->bad)) {
+		printf("hydra-bench: check-image %s: %" PRIu64
+		       " blocks of %u bytes from byte %" PRIu64 ": %" PRIu64 " checked, %" PRIu64
+		       " bad; %" PRIu64 " skipped (%" PRIu64 " never written, %" PRIu64
+		       " discarded)\n",
+		       o->check_image, r->blocks, o->bs, o->offset, r->checked, r->bad,
+		       r->unwritten + r->discarded, r->unwritten, r->discarded);
+		if (r->past_end)
+			printf("hydra-bench: %s is %" PRIu64
+			       " bytes, the region ends at byte %" PRIu64 ": %" PRIu64
+			       " written blocks are missing\n",
+			       o->check_image, r->file_bytes, o->offset + r->blocks * o->bs,
+			       r->past_end);
+	}
+	free(r);
+	return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1681,6 +2136,7 @@ static int bench_main(int argc, char **argv)
 	int rc = EXIT_OK, ret;
 	struct sigaction sa = {.sa_handler = on_sigint};
 
+	memset(b, 0, sizeof(*b)); /* the unit tests run bench_main() more than once */
 	hy_log_init("hydra-bench", NULL, HY_LOG_WARN);
 	ret = parse_args(argc, argv, &b->o, err, sizeof(err));
 	if (ret == 1) {
@@ -1689,7 +2145,16 @@ static int bench_main(int argc, char **argv)
 	}
 	if (ret) {
 		fprintf(stderr, "hydra-bench: %s (--help for usage)\n", err);
+		free(c0);
+		free(c1);
 		return EXIT_USAGE;
+	}
+	if (b->o.check_image) {
+		free(c0);
+		free(c1);
+		rc = check_image_main(b);
+		teardown(b);
+		return rc;
 	}
 	if (!c0 || !c1) {
 		fprintf(stderr, "hydra-bench: out of memory\n");
@@ -1771,7 +2236,8 @@ static int bench_main(int argc, char **argv)
 	r.rd = aligned_alloc(64, sizeof(struct hy_hist));
 	r.wr = aligned_alloc(64, sizeof(struct hy_hist));
 	r.fl = aligned_alloc(64, sizeof(struct hy_hist));
-	if (!r.all || !r.rd || !r.wr || !r.fl) {
+	r.dc = aligned_alloc(64, sizeof(struct hy_hist));
+	if (!r.all || !r.rd || !r.wr || !r.fl || !r.dc) {
 		fprintf(stderr, "hydra-bench: out of memory\n");
 		teardown(b);
 		return EXIT_USAGE;
@@ -1780,6 +2246,7 @@ static int bench_main(int argc, char **argv)
 	hy_hist_init(r.rd);
 	hy_hist_init(r.wr);
 	hy_hist_init(r.fl);
+	hy_hist_init(r.dc);
 	for (unsigned i = 0; i < b->o.queues; i++) {
 		struct qthread *t = &b->qt[i];
 		const struct hy_vu_queue_stats *qs = hy_vu_queue_stats(t->q);
@@ -1787,13 +2254,16 @@ static int bench_main(int argc, char **argv)
 		hy_hist_merge(r.rd, t->hread);
 		hy_hist_merge(r.wr, t->hwrite);
 		hy_hist_merge(r.fl, t->hflush);
+		hy_hist_merge(r.dc, t->hdiscard);
 		r.reads += t->reads;
 		r.writes += t->writes;
 		r.flushes += t->flushes;
+		r.discards += t->discards;
 		r.rbytes += t->rbytes;
 		r.wbytes += t->wbytes;
 		r.verified += t->verified;
 		r.unverified += t->unverified;
+		r.undefined += t->undefined;
 		r.qs.submitted += qs->submitted;
 		r.qs.completed += qs->completed;
 		r.qs.kicks += qs->kicks;
@@ -1849,6 +2319,7 @@ static int bench_main(int argc, char **argv)
 	free(r.rd);
 	free(r.wr);
 	free(r.fl);
+	free(r.dc);
 	free(c0);
 	free(c1);
 	teardown(b);

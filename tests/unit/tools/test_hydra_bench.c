@@ -2,8 +2,8 @@
 /*
  * Unit tests for hydra-bench's own logic: the log-linear histogram (tools/bench_hist.c), the
  * verify format and CRC32C (tools/bench_verify.c), and the argument checks, block picking,
- * /proc CPU reading and status-socket pid parsing of tools/hydra_bench.c (included without its
- * main()).
+ * the verify generations around DISCARD, the --verify-state file, --check-image, /proc CPU
+ * reading and status-socket pid parsing of tools/hydra_bench.c (included without its main()).
  */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
@@ -368,6 +368,28 @@ Test(args, errors_say_what_is_wrong)
 		{{"-s"}, "needs an argument"},
 		{{"-s", "/s", "extra"}, "unexpected argument 'extra'"},
 		{{"-s", "/s", "-w", "idle", "-n", "5"}, "--ios makes no sense"},
+		{{"-s", "/s", "-w", "write", "--discard-interval", "0"}, "--discard-interval '0'"},
+		{{"-s", "/s", "-w", "write", "--discard-interval", "x"}, "--discard-interval 'x'"},
+		{{"-s", "/s", "--discard-interval", "8"}, "--discard-interval needs a workload"},
+		{{"-s", "/s", "-w", "read", "--discard-interval", "8"},
+		 "--discard-interval needs a workload"},
+		{{"-s", "/s", "-w", "idle", "--discard-interval", "8"},
+		 "--discard-interval needs a workload"},
+		{{"--check-image", "/img"}, "--check-image needs --verify-state"},
+		{{"--check-image", "/img", "--verify", "-w", "write"},
+		 "--check-image needs --verify-state"},
+		{{"--check-image", "/img", "--verify-state", "/st", "-s", "/s"}, "drop --socket"},
+		{{"--check-image", "/img", "--verify-state", "/st", "--bs", "4608"},
+		 "--bs 4608 cannot carry verify stamps"},
+		{{"--check-image", "/img", "--verify-state", "/st", "--discard-interval", "8"},
+		 "--check-image does no I/O"},
+		{{"--check-image", "/img", "--verify-state", "/st", "--size", "6000"},
+		 "is not a multiple of --bs"},
+		{{"--check-image", "/img", "--verify-state", "/st", "--offset", "1536"},
+		 "--offset 1536 is not a multiple of --bs"},
+		{{"--check-image", ""}, "--check-image needs a file name"},
+		{{"--check-image"}, "needs an argument"},
+		{{"--verify-state", "/st"}, "--socket is required"},
 	};
 
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -384,6 +406,31 @@ Test(args, errors_say_what_is_wrong)
 		cr_expect(strstr(err, cases[i].msg), "case %u: '%s' lacks '%s'", i, err,
 			  cases[i].msg);
 	}
+}
+
+Test(args, discard_interval_and_check_image)
+{
+	struct opts o;
+	char err[512];
+
+	cr_assert_eq(parse(err, &o, "-s", "/s", "-w", "randrw", "--discard-interval", "16",
+			   "--flush-interval", "4", NULL),
+		     0, "%s", err);
+	cr_assert_eq(o.discard_interval, 16);
+	cr_assert_eq(o.flush_interval, 4);
+	cr_assert_null(o.check_image);
+	/* No socket, and no --verify needed: the state is what is checked against. */
+	cr_assert_eq(parse(err, &o, "--check-image", "/var/img", "--verify-state", "/st", "--bs",
+			   "8k", "--offset", "64k", "--size", "1m", "--seed", "7", NULL),
+		     0, "%s", err);
+	cr_assert_str_eq(o.check_image, "/var/img");
+	cr_assert_str_eq(o.verify_state, "/st");
+	cr_assert_null(o.socket);
+	cr_assert_eq(o.bs, 8192);
+	cr_assert_eq(o.offset, 65536);
+	cr_assert_eq(o.size, 1ull << 20);
+	cr_assert_eq(o.seed, 7);
+	cr_assert_eq(o.discard_interval, 0);
 }
 
 Test(args, sizes_and_times)
@@ -447,6 +494,590 @@ Test(pick, random_blocks_stay_in_the_stretch_and_cover_it)
 	}
 	for (int i = 0; i < 64; i++)
 		cr_assert(seen[i], "block %d never picked", i);
+}
+
+Test(pick, a_discard_never_picks_a_block_in_flight)
+{
+	static struct bench b;
+	struct qthread t = {.b = &b, .rng = 3, .blk_lo = 40, .nblk = 4};
+	uint32_t gen[44] = {0};
+
+	b.o.wl = WL_WRITE; /* sequential writes, yet discards land anywhere in the stretch */
+	b.gen = gen;
+	gen[40] = GEN_BUSY | 2;
+	gen[41] = GEN_BUSY | GEN_DISCARDED | 2;
+	gen[43] = GEN_BUSY;
+	for (int i = 0; i < 100; i++)
+		cr_assert_eq(pick_discard_block(&t), 42);
+	/* Without --verify: uniform over the stretch. */
+	bool seen[4] = {false};
+
+	b.gen = NULL;
+	for (int i = 0; i < 1000; i++) {
+		uint64_t blk = pick_discard_block(&t);
+
+		cr_assert(blk >= 40 && blk < 44);
+		seen[blk - 40] = true;
+	}
+	for (int i = 0; i < 4; i++)
+		cr_assert(seen[i], "block %d never discarded", 40 + i);
+}
+
+/* ---- verify generations around DISCARD: prepare() and complete() on a simulated device ---- */
+
+#define SIM_BS 4096u
+
+struct sim {
+	struct bench b;
+	struct qthread t;
+	struct slot s;
+	uint32_t gen[1];
+	uint8_t disk[SIM_BS]; /* the region: one block, so every request lands on it */
+	struct hy_vu_blk_req req;
+};
+
+static struct sim *sim_new(void)
+{
+	struct sim *m = calloc(1, sizeof(*m));
+
+	m->b.o.bs = SIM_BS;
+	m->b.o.seed = 77;
+	m->b.o.wl = WL_RANDWRITE;
+	m->b.region_sector = 0;
+	m->b.nblocks = 1;
+	m->b.gen = m->gen;
+	m->t = (struct qthread){.b = &m->b, .rng = 1, .blk_lo = 0, .nblk = 1};
+	m->t.hread = aligned_alloc(64, sizeof(struct hy_hist));
+	m->t.hwrite = aligned_alloc(64, sizeof(struct hy_hist));
+	m->t.hflush = aligned_alloc(64, sizeof(struct hy_hist));
+	m->t.hdiscard = aligned_alloc(64, sizeof(struct hy_hist));
+	hy_hist_init(m->t.hread);
+	hy_hist_init(m->t.hwrite);
+	hy_hist_init(m->t.hflush);
+	hy_hist_init(m->t.hdiscard);
+	m->s.iov = (struct iovec){.iov_base = malloc(SIM_BS), .iov_len = SIM_BS};
+	return m;
+}
+
+static void sim_free(struct sim *m)
+{
+	free(m->t.hread);
+	free(m->t.hwrite);
+	free(m->t.hflush);
+	free(m->t.hdiscard);
+	free(m->s.iov.iov_base);
+	free(m);
+}
+
+/* Prepare the next request of workload @wl; it is in flight until sim_complete(). */
+static uint32_t sim_prepare(struct sim *m, enum workload wl)
+{
+	m->b.o.wl = wl;
+	prepare(&m->t, &m->s, &m->req);
+	cr_assert(m->gen[0] & GEN_BUSY, "a request in flight marks its block busy");
+	return m->req.type;
+}
+
+/* The device does the request (a discard leaves garbage: the contents are undefined). */
+static int sim_complete(struct sim *m)
+{
+	struct hy_vu_cpl c = {.cookie = &m->s, .status = HY_VU_BLK_S_OK};
+
+	cr_assert_eq(m->req.sector, 0);
+	switch (m->req.type) {
+	case HY_VU_BLK_T_OUT:
+		memcpy(m->disk, m->s.iov.iov_base, SIM_BS);
+		break;
+	case HY_VU_BLK_T_IN:
+		memcpy(m->s.iov.iov_base, m->disk, SIM_BS);
+		break;
+	case HY_VU_BLK_T_DISCARD:
+		memset(m->disk, 0x5a, SIM_BS);
+		break;
+	}
+	return complete(&m->t, &m->s, &c, 1000, true);
+}
+
+Test(discard, the_next_write_after_a_discard_takes_a_new_generation)
+{
+	struct sim *m = sim_new();
+	uint8_t stale[SIM_BS];
+
+	m->b.o.discard_interval = 2;
+	cr_assert_eq(sim_prepare(m, WL_RANDWRITE), HY_VU_BLK_T_OUT);
+	cr_assert_eq(m->s.gen, 1);
+	cr_assert_eq(sim_complete(m), 0);
+	cr_assert_eq(sim_prepare(m, WL_RANDWRITE), HY_VU_BLK_T_OUT);
+	cr_assert_eq(m->s.gen, 2);
+	memcpy(stale, m->s.iov.iov_base, SIM_BS); /* generation 2 as written */
+	cr_assert_eq(sim_complete(m), 0);
+	cr_assert_eq(m->gen[0], 2);
+
+	/* Two writes: the discard is due. One whole block, one segment, no unmap flag. */
+	cr_assert_eq(sim_prepare(m, WL_RANDWRITE), HY_VU_BLK_T_DISCARD);
+	cr_assert_eq(m->req.iovcnt, 0);
+	cr_assert_null(m->req.iov);
+	cr_assert_eq(m->req.num_sectors, SIM_BS / 512);
+	cr_assert_eq(m->req.seg_flags, 0);
+	cr_assert_eq(sim_complete(m), 0);
+	cr_assert_eq(m->t.discards, 1);
+	cr_assert_eq(m->gen[0], 2 | GEN_DISCARDED, "gen word 0x%x", m->gen[0]);
+
+	/* A read of the discarded block is not checked (the device left garbage there). */
+	cr_assert_eq(sim_prepare(m, WL_RANDREAD), HY_VU_BLK_T_IN);
+	cr_assert_eq(m->s.gen, HY_STAMP_GEN_NONE);
+	cr_assert_eq(sim_complete(m), 0, "%s", m->t.errmsg);
+	cr_assert_eq(m->t.undefined, 1);
+	cr_assert_eq(m->t.unverified, 0);
+	cr_assert_eq(m->t.verified, 0);
+	cr_assert_eq(m->gen[0], 2 | GEN_DISCARDED, "a read keeps the discard: 0x%x", m->gen[0]);
+
+	/* The next write takes generation 3: neither 1 nor 2, which were used before. */
+	cr_assert_eq(sim_prepare(m, WL_RANDWRITE), HY_VU_BLK_T_OUT);
+	cr_assert_eq(m->s.gen, 3);
+	cr_assert_eq(sim_complete(m), 0);
+	cr_assert_eq(m->gen[0], 3, "the write ends the discard: 0x%x", m->gen[0]);
+	cr_assert_eq(sim_prepare(m, WL_RANDREAD), HY_VU_BLK_T_IN);
+	cr_assert_eq(m->s.gen, 3);
+	cr_assert_eq(sim_complete(m), 0, "%s", m->t.errmsg);
+	cr_assert_eq(m->t.verified, 1);
+
+	/* The old write of generation 2 turns up again: a stale write, caught. */
+	memcpy(m->disk, stale, SIM_BS);
+	cr_assert_eq(sim_prepare(m, WL_RANDREAD), HY_VU_BLK_T_IN);
+	cr_assert_eq(sim_complete(m), -EIO);
+	cr_assert(strstr(m->t.errmsg, "verify failed at lba 0"), "%s", m->t.errmsg);
+	cr_assert(strstr(m->t.errmsg, "bad generation"), "%s", m->t.errmsg);
+	cr_assert(strstr(m->t.errmsg, "expected magic 0x56425948 lba 0 gen 3"), "%s", m->t.errmsg);
+	cr_assert_eq(m->gen[0] & GEN_BUSY, 0);
+	sim_free(m);
+}
+
+Test(discard, a_discard_of_a_never_written_block_and_the_wrap)
+{
+	struct sim *m = sim_new();
+
+	m->b.o.discard_interval = 1;
+	m->t.writes_since_discard = 1;
+	cr_assert_eq(sim_prepare(m, WL_RANDWRITE), HY_VU_BLK_T_DISCARD);
+	cr_assert_eq(sim_complete(m), 0);
+	cr_assert_eq(m->gen[0], GEN_DISCARDED);
+	cr_assert_eq(sim_prepare(m, WL_RANDREAD), HY_VU_BLK_T_IN);
+	cr_assert_eq(sim_complete(m), 0);
+	cr_assert_eq(m->t.undefined, 1);
+	cr_assert_eq(sim_prepare(m, WL_RANDWRITE), HY_VU_BLK_T_OUT);
+	cr_assert_eq(m->s.gen, 1);
+	cr_assert_eq(sim_complete(m), 0);
+	/* The generation lives in 30 bits and never becomes 0 ("never written") or a flag. */
+	cr_assert_eq(gen_of_write(GEN_MASK | GEN_DISCARDED), 1);
+	cr_assert_eq(gen_of_write(GEN_MASK - 1), GEN_MASK);
+	cr_assert_eq(gen_of_write(41 | GEN_DISCARDED), 42);
+	cr_assert_eq(gen_after_discard(41 | GEN_BUSY), 41 | GEN_DISCARDED);
+	cr_assert_eq(gen_of_read(41 | GEN_DISCARDED), HY_STAMP_GEN_NONE);
+	cr_assert_eq(gen_of_read(41), 41);
+	sim_free(m);
+}
+
+Test(discard, a_flush_and_a_discard_both_due_go_one_after_the_other)
+{
+	struct sim *m = sim_new();
+
+	m->b.o.flush_interval = 1;
+	m->b.o.discard_interval = 1;
+	cr_assert_eq(sim_prepare(m, WL_RANDWRITE), HY_VU_BLK_T_OUT);
+	cr_assert_eq(sim_complete(m), 0);
+	m->b.o.wl = WL_RANDWRITE;
+	prepare(&m->t, &m->s, &m->req);
+	cr_assert_eq(m->req.type, HY_VU_BLK_T_FLUSH);
+	cr_assert_eq(sim_complete(m), 0);
+	cr_assert_eq(sim_prepare(m, WL_RANDWRITE), HY_VU_BLK_T_DISCARD);
+	cr_assert_eq(sim_complete(m), 0);
+	cr_assert_eq(sim_prepare(m, WL_RANDWRITE), HY_VU_BLK_T_OUT);
+	cr_assert_eq(m->s.gen, 2);
+	cr_assert_eq(sim_complete(m), 0);
+	cr_assert_eq(m->t.flushes, 1);
+	cr_assert_eq(m->t.discards, 1);
+	sim_free(m);
+}
+
+Test(discard, a_failed_discard_fails_the_run, .init = cr_redirect_stderr)
+{
+	struct sim *m = sim_new();
+	struct hy_vu_cpl c = {.cookie = &m->s, .status = HY_VU_BLK_S_UNSUPP};
+
+	m->b.o.discard_interval = 1;
+	m->t.writes_since_discard = 1;
+	cr_assert_eq(sim_prepare(m, WL_RANDWRITE), HY_VU_BLK_T_DISCARD);
+	cr_assert_eq(complete(&m->t, &m->s, &c, 1000, true), -EIO);
+	cr_assert_eq(m->t.fail, EXIT_IO);
+	cr_assert(strstr(m->t.errmsg, "DISCARD of 4096 bytes at lba 0 failed with status UNSUPP"),
+		  "%s", m->t.errmsg);
+	sim_free(m);
+}
+
+/* ---- --verify-state ---- */
+
+static void tmp_path(char *path, size_t len, const char *what)
+{
+	int fd;
+
+	snprintf(path, len, "/tmp/hb-test-%s.XXXXXX", what);
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+}
+
+/* Save @n words for (bs, offset sector, seed) to @path with state_save(). */
+static void save_state(const char *path, uint32_t bs, uint64_t region_sector, uint64_t seed,
+		       uint32_t *gen, uint64_t n)
+{
+	static struct bench b;
+
+	memset(&b, 0, sizeof(b));
+	b.o.bs = bs;
+	b.o.seed = seed;
+	b.o.verify_state = path;
+	b.region_sector = region_sector;
+	b.nblocks = n;
+	b.gen = gen;
+	cr_assert_eq(state_save(&b), 0);
+}
+
+/* state_load() into a fresh bench: 0 or -EINVAL with @err. */
+static int load_state(const char *path, uint32_t bs, uint64_t region_sector, uint64_t seed,
+		      uint32_t *gen, uint64_t n, char *err)
+{
+	static struct bench b;
+
+	memset(&b, 0, sizeof(b));
+	b.o.bs = bs;
+	b.o.seed = seed;
+	b.o.verify_state = path;
+	b.region_sector = region_sector;
+	b.nblocks = n;
+	b.gen = gen;
+	return state_load(&b, true, err, 512);
+}
+
+Test(state, the_discard_flag_survives_save_and_load)
+{
+	char path[64], err[512] = "";
+	uint32_t gen[6] = {0, 5, 5 | GEN_DISCARDED, GEN_DISCARDED, GEN_MASK, 7 | GEN_BUSY};
+	uint32_t back[6], raw[6];
+	struct state_hdr h;
+	FILE *f;
+
+	tmp_path(path, sizeof(path), "state");
+	save_state(path, 4096, 16, 9, gen, 6);
+	memset(back, 0xff, sizeof(back));
+	cr_assert_eq(load_state(path, 4096, 16, 9, back, 6, err), 0, "%s", err);
+	cr_assert_eq(back[0], 0);
+	cr_assert_eq(back[1], 5);
+	cr_assert_eq(back[2], 5 | GEN_DISCARDED);
+	cr_assert_eq(back[3], GEN_DISCARDED);
+	cr_assert_eq(back[4], GEN_MASK);
+	cr_assert_eq(back[5], 7, "a busy bit is never loaded: 0x%x", back[5]);
+	/* After the load, the rule holds: no check, and the next write takes generation 6. */
+	cr_assert_eq(gen_of_read(back[2]), HY_STAMP_GEN_NONE);
+	cr_assert_eq(gen_of_write(back[2]), 6);
+
+	/* The format itself: version 2, then one host-order word per block, bit 30 discarded. */
+	f = fopen(path, "rb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fread(&h, sizeof(h), 1, f), 1);
+	cr_assert_eq(fread(raw, sizeof(raw), 1, f), 1);
+	cr_assert_eq(fgetc(f), EOF);
+	fclose(f);
+	cr_assert_eq(memcmp(h.magic, "HYBVSTAT", 8), 0);
+	cr_assert_eq(h.version, 2);
+	cr_assert_eq(h.bs, 4096);
+	cr_assert_eq(h.region_sector, 16);
+	cr_assert_eq(h.nblocks, 6);
+	cr_assert_eq(h.seed, 9);
+	cr_assert_eq(raw[2], 5u | 0x40000000u);
+	unlink(path);
+}
+
+/* Rewrite @len bytes at @off of file @path. */
+static void patch_file(const char *path, long off, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "r+b");
+
+	cr_assert_not_null(f);
+	cr_assert_eq(fseek(f, off, SEEK_SET), 0);
+	cr_assert_eq(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+Test(state, other_versions_regions_and_damage_are_refused)
+{
+	char path[64], err[512];
+	uint32_t gen[4] = {1, 2, 3, 4}, back[4];
+	uint32_t v1 = 1;
+
+	tmp_path(path, sizeof(path), "state");
+	save_state(path, 4096, 0, 1, gen, 4);
+	cr_assert_eq(load_state(path, 4096, 0, 1, back, 4, err), 0, "%s", err);
+	/* Another region, block size or seed. */
+	cr_assert_eq(load_state(path, 4096, 0, 1, back, 3, err), -EINVAL);
+	cr_assert(strstr(err, "was written with bs 4096, offset 0, 4 blocks, seed 1; this run "
+			      "has bs 4096, offset 0, 3 blocks, seed 1"),
+		  "%s", err);
+	cr_assert_eq(load_state(path, 512, 0, 1, back, 4, err), -EINVAL);
+	cr_assert_eq(load_state(path, 4096, 8, 1, back, 4, err), -EINVAL);
+	cr_assert_eq(load_state(path, 4096, 0, 2, back, 4, err), -EINVAL);
+	/* nblocks 0 (--check-image without --size): the state's region. */
+	cr_assert_eq(load_state(path, 4096, 0, 1, back, 0, err), 0, "%s", err);
+	/* Cut short. */
+	cr_assert_eq(truncate(path, sizeof(struct state_hdr) + 12), 0);
+	cr_assert_eq(load_state(path, 4096, 0, 1, back, 4, err), -EINVAL);
+	cr_assert(strstr(err, "is truncated"), "%s", err);
+	/* Longer than its header says. */
+	save_state(path, 4096, 0, 1, gen, 4);
+	patch_file(path, sizeof(struct state_hdr) + 16, "junk", 4);
+	cr_assert_eq(load_state(path, 4096, 0, 1, back, 4, err), -EINVAL);
+	cr_assert(strstr(err, "is damaged: 60 bytes for 4 blocks"), "%s", err);
+	/* A version 1 file (31-bit generations, no discard): refused, and said so. */
+	save_state(path, 4096, 0, 1, gen, 4);
+	patch_file(path, offsetof(struct state_hdr, version), &v1, sizeof(v1));
+	cr_assert_eq(load_state(path, 4096, 0, 1, back, 4, err), -EINVAL);
+	cr_assert(strstr(err, "is a version 1 state file; this hydra-bench reads version 2 only"),
+		  "%s", err);
+	/* Not a state file at all. */
+	patch_file(path, 0, "NOTSTATE", 8);
+	cr_assert_eq(load_state(path, 4096, 0, 1, back, 4, err), -EINVAL);
+	cr_assert(strstr(err, "is not a hydra-bench state file"), "%s", err);
+	/* Missing: an error for --check-image (a first run is fine for a normal one). */
+	unlink(path);
+	cr_assert_eq(load_state(path, 4096, 0, 1, back, 4, err), -EINVAL);
+	cr_assert(strstr(err, "cannot open --verify-state"), "%s", err);
+}
+
+/* ---- --check-image ---- */
+
+/*
+ * An image with a region of 8 blocks of 4 KiB from byte 8192 (lba 16), seed 11, and its state:
+ * never written, written (gens 1, 2, 5, 1, 7) and discarded blocks, which hold garbage.
+ */
+#define CI_BS	  4096u
+#define CI_OFF	  8192u
+#define CI_SEED	  11u
+#define CI_BLOCKS 8u
+
+static const uint32_t ci_gen[CI_BLOCKS] = {
+	0, 1, 2, 3 | GEN_DISCARDED, 5, 1, GEN_DISCARDED, 7,
+};
+
+struct ci {
+	char img[64], state[64];
+	uint32_t gen[CI_BLOCKS];
+};
+
+static uint64_t ci_lba(unsigned blk)
+{
+	return (CI_OFF + (uint64_t)blk * CI_BS) / 512;
+}
+
+/* Write block @blk of the image as generation @gen (0: zeroes, -1: garbage). */
+static void ci_put(const struct ci *c, unsigned blk, int64_t gen)
+{
+	static uint8_t buf[CI_BS];
+
+	if (gen > 0)
+		hy_stamp_fill(buf, CI_BS, ci_lba(blk), (uint32_t)gen, CI_SEED);
+	else
+		memset(buf, gen ? 0xee : 0, CI_BS);
+	patch_file(c->img, (long)(CI_OFF + blk * CI_BS), buf, CI_BS);
+}
+
+static void ci_make(struct ci *c)
+{
+	tmp_path(c->img, sizeof(c->img), "image");
+	tmp_path(c->state, sizeof(c->state), "state");
+	/* One spare block after the region: the image is a little larger than it. */
+	cr_assert_eq(truncate(c->img, CI_OFF + (CI_BLOCKS + 1) * CI_BS), 0);
+	memcpy(c->gen, ci_gen, sizeof(c->gen));
+	for (unsigned i = 0; i < CI_BLOCKS; i++)
+		ci_put(c, i, c->gen[i] & GEN_DISCARDED ? -1 : (int64_t)(c->gen[i] & GEN_MASK));
+	save_state(c->state, CI_BS, CI_OFF / 512, CI_SEED, c->gen, CI_BLOCKS);
+}
+
+static void ci_drop(struct ci *c)
+{
+	unlink(c->img);
+	unlink(c->state);
+}
+
+/* check_image() with the command line a user would give: 0, or its -errno. */
+static int ci_check(const struct ci *c, struct check_result *r, char *msgs, size_t len,
+		    const char *size)
+{
+	static struct bench b;
+	char err[512] = "", *buf = NULL;
+	size_t blen = 0;
+	FILE *m = open_memstream(&buf, &blen);
+	int ret;
+
+	memset(&b, 0, sizeof(b));
+	cr_assert_eq(parse(err, &b.o, "--check-image", c->img, "--verify-state", c->state,
+			   "--offset", "8k", "--seed", "11", size ? "--size" : NULL, size, NULL),
+		     0, "%s", err);
+	ret = check_image(&b, m, r, err, sizeof(err));
+	fclose(m);
+	snprintf(msgs, len, "%s%s", buf, err);
+	free(buf);
+	teardown(&b);
+	return ret;
+}
+
+Test(check_image, a_good_image_passes_and_skips_what_was_not_written)
+{
+	struct check_result r;
+	struct ci c;
+	char msgs[4096];
+
+	ci_make(&c);
+	cr_assert_eq(ci_check(&c, &r, msgs, sizeof(msgs), NULL), 0, "%s", msgs);
+	cr_assert_eq(r.blocks, CI_BLOCKS);
+	cr_assert_eq(r.checked, 5);
+	cr_assert_eq(r.bad, 0, "%s", msgs);
+	cr_assert_eq(r.unwritten, 1);
+	cr_assert_eq(r.discarded, 2, "the garbage in discarded blocks is not looked at");
+	cr_assert_eq(msgs[0], '\0', "%s", msgs);
+	/* The same with --size given: it must match the state. */
+	cr_assert_eq(ci_check(&c, &r, msgs, sizeof(msgs), "32k"), 0, "%s", msgs);
+	cr_assert_eq(r.checked, 5);
+	cr_assert_eq(ci_check(&c, &r, msgs, sizeof(msgs), "16k"), -EINVAL);
+	cr_assert(strstr(msgs, "was written with bs 4096, offset 8192, 8 blocks"), "%s", msgs);
+	ci_drop(&c);
+}
+
+Test(check_image, a_flipped_byte_is_found_with_its_lba)
+{
+	struct check_result r;
+	struct ci c;
+	char msgs[4096], want[64];
+	uint8_t x = 0x01;
+
+	ci_make(&c);
+	patch_file(c.img, (long)(CI_OFF + 4 * CI_BS + 3000), &x, 1);
+	cr_assert_eq(ci_check(&c, &r, msgs, sizeof(msgs), NULL), 0, "%s", msgs);
+	cr_assert_eq(r.bad, 1);
+	cr_assert_eq(r.checked, 5);
+	snprintf(want, sizeof(want), "verify failed at lba %llu ", (unsigned long long)ci_lba(4));
+	cr_assert(strstr(msgs, want), "%s", msgs);
+	cr_assert(strstr(msgs, "bad crc"), "%s", msgs);
+	cr_assert(strstr(msgs, "first bad byte at unit offset 3000"), "%s", msgs);
+	cr_assert(strstr(r.first_bad, "bad crc"), "%s", r.first_bad);
+	ci_drop(&c);
+}
+
+Test(check_image, a_stale_generation_is_found)
+{
+	struct check_result r;
+	struct ci c;
+	char msgs[4096];
+
+	ci_make(&c);
+	ci_put(&c, 7, 6); /* the write before the last one */
+	cr_assert_eq(ci_check(&c, &r, msgs, sizeof(msgs), NULL), 0, "%s", msgs);
+	cr_assert_eq(r.bad, 1);
+	cr_assert(strstr(msgs, "bad generation"), "%s", msgs);
+	cr_assert(strstr(msgs, "gen 7 "), "%s", msgs);
+	cr_assert(strstr(msgs, "found magic 0x56425948 lba 72 gen 6 "), "%s", msgs);
+	ci_drop(&c);
+}
+
+Test(check_image, a_never_written_block_marked_written_is_found)
+{
+	struct check_result r;
+	struct ci c;
+	char msgs[4096];
+
+	ci_make(&c);
+	c.gen[0] = 1; /* the state says written, the image holds zeroes */
+	save_state(c.state, CI_BS, CI_OFF / 512, CI_SEED, c.gen, CI_BLOCKS);
+	cr_assert_eq(ci_check(&c, &r, msgs, sizeof(msgs), NULL), 0, "%s", msgs);
+	cr_assert_eq(r.bad, 1);
+	cr_assert_eq(r.checked, 6);
+	cr_assert(strstr(msgs, "verify failed at lba 16 "), "%s", msgs);
+	cr_assert(strstr(msgs, "bad magic"), "%s", msgs);
+	/* And a discarded block marked written: its garbage is found too. */
+	c.gen[0] = 0;
+	c.gen[3] = 3;
+	save_state(c.state, CI_BS, CI_OFF / 512, CI_SEED, c.gen, CI_BLOCKS);
+	cr_assert_eq(ci_check(&c, &r, msgs, sizeof(msgs), NULL), 0, "%s", msgs);
+	cr_assert_eq(r.bad, 1);
+	cr_assert_eq(r.discarded, 1);
+	ci_drop(&c);
+}
+
+Test(check_image, a_file_too_short_is_bad)
+{
+	struct check_result r;
+	struct ci c;
+	char msgs[4096];
+
+	ci_make(&c);
+	/* Cut in the middle of block 5: blocks 5 and 7 (written) are missing, 6 (discarded) not. */
+	cr_assert_eq(truncate(c.img, CI_OFF + 5 * CI_BS + 100), 0);
+	cr_assert_eq(ci_check(&c, &r, msgs, sizeof(msgs), NULL), 0, "%s", msgs);
+	cr_assert_eq(r.bad, 2, "%s", msgs);
+	cr_assert_eq(r.past_end, 2);
+	cr_assert(strstr(msgs, "lba 56 (byte offset 28672): written (gen 1) but past the end"),
+		  "%s", msgs);
+	/* Wholly past the end. */
+	cr_assert_eq(truncate(c.img, 4096), 0);
+	cr_assert_eq(ci_check(&c, &r, msgs, sizeof(msgs), NULL), 0, "%s", msgs);
+	cr_assert_eq(r.bad, 5);
+	ci_drop(&c);
+}
+
+Test(check_image, many_chunks_of_small_blocks)
+{
+	/* 512-byte blocks, 5000 of them: three reads of up to 2048 blocks, bad ones at the edges.
+	 */
+	const unsigned n = 5000, bad[] = {0, 2047, 2048, 4095, 4999};
+	static uint32_t gen[5000];
+	static uint8_t img[5000 * 512];
+	struct check_result r;
+	static struct bench b;
+	char img_path[64], st_path[64], err[512] = "";
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *m;
+
+	for (unsigned i = 0; i < n; i++) {
+		gen[i] = i % 7 == 3 ? 0 : i % 11 == 5 ? (i % 3) | GEN_DISCARDED : 1 + i % 5;
+		if (gen[i] & GEN_DISCARDED || !gen[i])
+			memset(img + i * 512, i & 0xff, 512);
+		else
+			hy_stamp_fill(img + i * 512, 512, i, gen[i], 5);
+	}
+	for (unsigned k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		gen[bad[k]] = 2;
+		img[bad[k] * 512 + 100] ^= 0x80;
+	}
+	tmp_path(img_path, sizeof(img_path), "image");
+	tmp_path(st_path, sizeof(st_path), "state");
+	patch_file(img_path, 0, img, sizeof(img));
+	save_state(st_path, 512, 0, 5, gen, n);
+	memset(&b, 0, sizeof(b));
+	cr_assert_eq(parse(err, &b.o, "--check-image", img_path, "--verify-state", st_path, "--bs",
+			   "512", "--seed", "5", NULL),
+		     0, "%s", err);
+	m = open_memstream(&buf, &blen);
+	cr_assert_eq(check_image(&b, m, &r, err, sizeof(err)), 0, "%s", err);
+	fclose(m);
+	cr_assert_eq(r.blocks, n);
+	cr_assert_eq(r.bad, 5, "%s", buf);
+	cr_assert_eq(r.checked + r.unwritten + r.discarded, n);
+	cr_assert(strstr(buf, "verify failed at lba 4999 "), "%s", buf);
+	cr_assert(strstr(buf, "verify failed at lba 2048 "), "%s", buf);
+	free(buf);
+	teardown(&b);
+	unlink(img_path);
+	unlink(st_path);
 }
 
 /* ---- backend CPU and Hydra's status socket ---- */
@@ -568,4 +1199,41 @@ Test(exit, usage_help_and_unreachable_socket, .init = redirect_all)
 	cr_assert_eq(run_main("-s", "/nonexistent/hb.sock", "--connect-timeout", "200", NULL),
 		     EXIT_USAGE);
 	cr_assert_lt(hy_now_ns() - t0, 3000000000ull);
+}
+
+Test(exit, check_image_exit_codes, .init = redirect_all)
+{
+	struct ci c;
+	uint8_t x = 0xff;
+
+	ci_make(&c);
+	cr_assert_eq(run_main("--check-image", c.img, "--verify-state", c.state, "--offset", "8k",
+			      "--seed", "11", NULL),
+		     EXIT_OK);
+	cr_assert_eq(run_main("--check-image", c.img, "--verify-state", c.state, "--offset", "8k",
+			      "--seed", "11", "--json", NULL),
+		     EXIT_OK);
+	/* Usage: no state, another seed, a missing image or state file. */
+	cr_assert_eq(run_main("--check-image", c.img, NULL), EXIT_USAGE);
+	cr_assert_eq(
+		run_main("--check-image", c.img, "--verify-state", c.state, "--offset", "8k", NULL),
+		EXIT_USAGE);
+	cr_assert_eq(run_main("--check-image", "/nonexistent/img", "--verify-state", c.state,
+			      "--offset", "8k", "--seed", "11", NULL),
+		     EXIT_USAGE);
+	cr_assert_eq(run_main("--check-image", c.img, "--verify-state", "/nonexistent/st",
+			      "--offset", "8k", "--seed", "11", NULL),
+		     EXIT_USAGE);
+	/* A bad block, then a file too short. */
+	patch_file(c.img, (long)(CI_OFF + 2 * CI_BS + 64), &x, 1);
+	cr_assert_eq(run_main("--check-image", c.img, "--verify-state", c.state, "--offset", "8k",
+			      "--seed", "11", NULL),
+		     EXIT_IO);
+	ci_drop(&c);
+	ci_make(&c);
+	cr_assert_eq(truncate(c.img, CI_OFF + 7 * CI_BS), 0);
+	cr_assert_eq(run_main("--check-image", c.img, "--verify-state", c.state, "--offset", "8k",
+			      "--seed", "11", "--json", NULL),
+		     EXIT_IO);
+	ci_drop(&c);
 }
