@@ -458,6 +458,18 @@ enum {
 };
 
 /* --check-image reads a file against a state: no backend, so no run options make sense. */
+
+/* --size and --offset against --bs, for a run and for --check-image alike. */
+static int region_check(const struct opts *o, char *err, size_t errlen)
+{
+	if (o->size && o->size % o->bs)
+		return errf(err, errlen, "--size %" PRIu64 " is not a multiple of --bs %u", o->size,
+			    o->bs);
+	if (o->offset % o->bs && o->bs <= 4096)
+		return errf(err, errlen, "--offset %" PRIu64 " is not a multiple of --bs %u",
+			    o->offset, o->bs);
+	return 0;
+}
 static int check_image_args(const struct opts *o, char *err, size_t errlen)
 {
 	if (o->socket)
@@ -474,12 +486,8 @@ static int check_image_args(const struct opts *o, char *err, size_t errlen)
 	if (!hy_stamp_unit(o->bs))
 		return errf(err, errlen, "--check-image: --bs %u cannot carry verify stamps",
 			    o->bs);
-	if (o->size && o->size % o->bs)
-		return errf(err, errlen, "--size %" PRIu64 " is not a multiple of --bs %u", o->size,
-			    o->bs);
-	if (o->offset % o->bs && o->bs <= 4096)
-		return errf(err, errlen, "--offset %" PRIu64 " is not a multiple of --bs %u",
-			    o->offset, o->bs);
+	if (region_check(o, err, errlen))
+		return -EINVAL;
 	return 0;
 }
 
@@ -751,12 +759,8 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err, size_t e
 		return errf(err, errlen,
 			    "--size %" PRIu64 " is smaller than one block (%u bytes) per queue",
 			    o->size, o->bs);
-	if (o->size && o->size % o->bs)
-		return errf(err, errlen, "--size %" PRIu64 " is not a multiple of --bs %u", o->size,
-			    o->bs);
-	if (o->offset % o->bs && o->bs <= 4096)
-		return errf(err, errlen, "--offset %" PRIu64 " is not a multiple of --bs %u",
-			    o->offset, o->bs);
+	if (region_check(o, err, errlen))
+		return -EINVAL;
 	if (o->flush_interval && (o->wl == WL_READ || o->wl == WL_RANDREAD || o->wl == WL_IDLE))
 		return errf(err, errlen, "--flush-interval needs a workload that writes");
 	if (o->discard_interval && (o->wl == WL_READ || o->wl == WL_RANDREAD || o->wl == WL_IDLE))
