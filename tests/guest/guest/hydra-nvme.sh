@@ -69,7 +69,7 @@ bench() { # hydra-bench arguments...
 # ---- start-up errors: each a clear message and exit 2, never a hang --------------------------
 if [ "$mode" = io ]; then
 	topology 0000:00:1f.6 1
-	hy_expect 2 "0000:00:1f.6.*(no such|does not exist)" timeout 30 hydra -t $dir/t.yaml
+	hy_expect 2 "device vda: no PCI device 0000:00:1f.6" timeout 30 hydra -t $dir/t.yaml
 	topology "$bdf" 9
 	hy_expect 2 "namespace 9 does not exist on $bdf \(active namespaces: 1\)" \
 		timeout 60 hydra -t $dir/t.yaml
