@@ -87,6 +87,19 @@ int hy_device_init(struct hy_device *d, struct hy_topo_device *cfg, unsigned ind
 	c->seg_max = cfg->queue_size - 2 < HY_BLK_SEG_MAX ? cfg->queue_size - 2 : HY_BLK_SEG_MAX;
 	if (c->seg_max < 1)
 		c->seg_max = 1;
+	if (d->nvme) {
+		/*
+		 * A request of n segments of at most MDTS bytes needs at most n commands: the
+		 * queue pair (depth - 1 slots) then always holds a whole request of a guest that
+		 * keeps to these limits. One that does not gets IOERR for it.
+		 */
+		uint32_t mx = d->nvme->ctrl.info.max_xfer, slots = d->nvme->q[0].depth - 1u;
+
+		if (c->size_max > mx)
+			c->size_max = mx;
+		if (c->seg_max > slots)
+			c->seg_max = slots;
+	}
 	c->blk_size = d->info.block_size;
 	c->topology.min_io_size = 1;
 	c->writeback = cfg->writeback;

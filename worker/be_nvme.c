@@ -43,7 +43,8 @@ struct nvme_be {
 	const struct hy_nvme_ns *ns;
 	const struct hy_nvme_be_queue *q;
 	struct hy_mem *mem;
-	uint32_t lba_mask; /* block size - 1 */
+	uint32_t lba_mask;   /* block size - 1 */
+	uint32_t bounce_max; /* bytes per bounce chunk: the buffer, and what the queue pair holds */
 	struct nreq *reqs;
 	struct nreq *free;
 	struct nreq *wait_head, *wait_tail; /* could not be queued yet, in arrival order */
@@ -90,6 +91,14 @@ static int nvme_open(struct hy_backend *be)
 		free(nb->reqs);
 		nb->reqs = NULL;
 		return ret;
+	}
+	/* A chunk must fit the queue pair at once (MDTS-sized commands, all slots but one). */
+	{
+		uint64_t fit =
+			(uint64_t)nb->qp.max_xfer * (nb->qp.ntrk > 1 ? nb->qp.ntrk - 1u : 1u);
+
+		nb->bounce_max = nb->q->bounce_len < fit ? nb->q->bounce_len : (uint32_t)fit;
+		nb->bounce_max &= ~nb->lba_mask;
 	}
 	be->priv = nb;
 	return 0;
@@ -234,7 +243,7 @@ static int issue(struct nvme_be *nb, struct nreq *nr)
 			if (nr->done == 0 && nb->bounce_busy)
 				return -EAGAIN;
 			nb->bounce_busy = true;
-			nr->chunk = (uint32_t)(left < nb->q->bounce_len ? left : nb->q->bounce_len);
+			nr->chunk = (uint32_t)(left < nb->bounce_max ? left : nb->bounce_max);
 			if (io->op == HY_IO_WRITE)
 				iov_copy(io, nr->done, nb->q->bounce, nr->chunk, false);
 			bseg.iova = nb->q->bounce_iova;
@@ -271,9 +280,21 @@ static int issue(struct nvme_be *nb, struct nreq *nr)
 	default:
 		ret = -EOPNOTSUPP;
 	}
-	if (ret == -EAGAIN && nr->bounce && nr->done == 0)
+	/*
+	 * A first chunk that was not queued gives the bounce buffer back: it waits (-EAGAIN) or
+	 * fails, and a failure in nvme_submit() never reaches finish().
+	 */
+	if (ret < 0 && nr->bounce && nr->done == 0)
 		nb->bounce_busy = false;
-	/* The request can never fit this queue pair (more commands than it has slots). */
+	/*
+	 * More commands than the queue pair has slots: the guest ignored seg_max/size_max
+	 * (master/device.c keeps them within what a queue pair holds).
+	 */
+	if (ret == -E2BIG)
+		hy_log_rl(
+			WARN, 0,
+			"a %llu-byte request needs more commands than the queue pair's %u slots; the guest ignored seg_max and size_max",
+			(unsigned long long)io->len, nb->qp.ntrk);
 	return ret == -E2BIG ? -EIO : ret;
 }
 
@@ -383,10 +404,10 @@ static int nvme_reap(struct hy_backend *be, hy_io_done_fn fn, void *arg)
 	n = hy_nvme_qpair_poll(&nb->qp, 0);
 	if (n < 0)
 		return n;
-	if (nb->wait_head) {
+	if (nb->wait_head)
 		wait_run(nb);
-		hy_nvme_qpair_ring_doorbell(&nb->qp);
-	}
+	/* Commands queued by callbacks (next bounce chunks) and by wait_run() go out now. */
+	hy_nvme_qpair_ring_doorbell(&nb->qp);
 	/* Stuck commands: a clock read every 4096 polls, a look once a second. */
 	if (!(++nb->polls & 4095)) {
 		uint64_t now = hy_now_ns();
