@@ -1476,6 +1476,12 @@ static unsigned pow2_at_least(unsigned v)
  * Connect, check what the device offers against what the run needs, carve the region into one
  * stretch per queue and give every slot its buffer in guest memory.
  */
+
+/* A histogram on its own cache lines (C11 aligned_alloc wants a size multiple of 64). */
+static struct hy_hist *hist_alloc(void)
+{
+	return aligned_alloc(64, (sizeof(struct hy_hist) + 63) & ~(size_t)63);
+}
 static int setup(struct bench *b, char *err, size_t errlen)
 {
 	struct opts *o = &b->o;
@@ -1621,10 +1627,10 @@ static int setup(struct bench *b, char *err, size_t errlen)
 			t->target = o->io_count / o->queues + (i < o->io_count % o->queues);
 		t->slots = calloc(o->iodepth, sizeof(*t->slots));
 		t->cpl = calloc(o->iodepth, sizeof(*t->cpl));
-		t->hread = aligned_alloc(64, sizeof(struct hy_hist));
-		t->hwrite = aligned_alloc(64, sizeof(struct hy_hist));
-		t->hflush = aligned_alloc(64, sizeof(struct hy_hist));
-		t->hdiscard = aligned_alloc(64, sizeof(struct hy_hist));
+		t->hread = hist_alloc();
+		t->hwrite = hist_alloc();
+		t->hflush = hist_alloc();
+		t->hdiscard = hist_alloc();
 		if (!t->slots || !t->cpl || !t->hread || !t->hwrite || !t->hflush || !t->hdiscard)
 			return errf(err, errlen, "out of memory");
 		hy_hist_init(t->hread);
@@ -2236,11 +2242,11 @@ static int bench_main(int argc, char **argv)
 		cl1 = rusage_s();
 	}
 
-	r.all = aligned_alloc(64, sizeof(struct hy_hist));
-	r.rd = aligned_alloc(64, sizeof(struct hy_hist));
-	r.wr = aligned_alloc(64, sizeof(struct hy_hist));
-	r.fl = aligned_alloc(64, sizeof(struct hy_hist));
-	r.dc = aligned_alloc(64, sizeof(struct hy_hist));
+	r.all = hist_alloc();
+	r.rd = hist_alloc();
+	r.wr = hist_alloc();
+	r.fl = hist_alloc();
+	r.dc = hist_alloc();
 	if (!r.all || !r.rd || !r.wr || !r.fl || !r.dc) {
 		fprintf(stderr, "hydra-bench: out of memory\n");
 		teardown(b);

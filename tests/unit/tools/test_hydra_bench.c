@@ -547,10 +547,10 @@ static struct sim *sim_new(void)
 	m->b.nblocks = 1;
 	m->b.gen = m->gen;
 	m->t = (struct qthread){.b = &m->b, .rng = 1, .blk_lo = 0, .nblk = 1};
-	m->t.hread = aligned_alloc(64, sizeof(struct hy_hist));
-	m->t.hwrite = aligned_alloc(64, sizeof(struct hy_hist));
-	m->t.hflush = aligned_alloc(64, sizeof(struct hy_hist));
-	m->t.hdiscard = aligned_alloc(64, sizeof(struct hy_hist));
+	m->t.hread = hist_alloc();
+	m->t.hwrite = hist_alloc();
+	m->t.hflush = hist_alloc();
+	m->t.hdiscard = hist_alloc();
 	hy_hist_init(m->t.hread);
 	hy_hist_init(m->t.hwrite);
 	hy_hist_init(m->t.hflush);
