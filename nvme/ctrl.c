@@ -323,6 +323,10 @@ int hy_nvme_ctrl_info_parse(uint64_t cap, const struct hy_nvme_id_ctrl *id, uint
 	info->oncs = id->oncs;
 	info->vwc = id->vwc;
 	info->sgls = id->sgls;
+	/* SGLS bits 1:0 (Base 2.0, 5.17): 01b any alignment, 10b dword aligned, 11b reserved. */
+	info->sgl = (id->sgls & HY_NVME_SGLS_MASK) == HY_NVME_SGLS_SUPPORTED ||
+		    (id->sgls & HY_NVME_SGLS_MASK) == HY_NVME_SGLS_DWORD_ALIGN;
+	info->sgl_dword = (id->sgls & HY_NVME_SGLS_MASK) == HY_NVME_SGLS_DWORD_ALIGN;
 	info->nn = id->nn;
 	info->acl = id->acl;
 	info->elpe = id->elpe;
@@ -486,6 +490,8 @@ void hy_nvme_ctrl_qpair_cfg(const struct hy_nvme_ctrl *ctrl, uint16_t qid, uint1
 	cfg->depth = depth;
 	cfg->max_xfer = ctrl->info.max_xfer;
 	cfg->timeout_ms = ctrl->opts.io_timeout_ms;
+	cfg->sgl = ctrl->info.sgl;
+	cfg->sgl_dword = ctrl->info.sgl_dword;
 	cfg->mem = *mem;
 }
 
@@ -725,10 +731,13 @@ int hy_nvme_ctrl_init(struct hy_nvme_ctrl *ctrl, const struct hy_nvme_ctrl_cfg *
 		goto err_disable;
 	hy_log(INFO, 0,
 	       "%s: %s (%s, firmware %s), NVMe %u.%u.%u, %u namespace(s), %u I/O queue pairs of up "
-	       "to %u entries, %u KiB per command",
+	       "to %u entries, %u KiB per command, %s",
 	       ctrl->name, ctrl->info.mn, ctrl->info.sn, ctrl->info.fr, ctrl->vs >> 16,
 	       (ctrl->vs >> 8) & 0xff, ctrl->vs & 0xff, ctrl->info.nn, ctrl->info.io_queues,
-	       ctrl->info.mqes, ctrl->info.max_xfer >> 10);
+	       ctrl->info.mqes, ctrl->info.max_xfer >> 10,
+	       !ctrl->info.sgl	      ? "PRPs only"
+	       : ctrl->info.sgl_dword ? "SGLs (dword aligned)"
+				      : "SGLs");
 	return 0;
 
 err_disable:

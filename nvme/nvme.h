@@ -181,6 +181,53 @@ int hy_nvme_prp_build(const struct hy_nvme_seg *segs, unsigned nseg, uint64_t of
 		      unsigned list_pages);
 
 /* ------------------------------------------------------------------------------------------ */
+/* SGLs (nvme/sgl.c)                                                                          */
+
+/* Data Block descriptors one command's list pages can hold: 256 in a page, 255 in a page that
+ * chains to the next with a Segment or Last Segment descriptor. */
+#define HY_NVME_SGL_MAX_DESCS(list_pages)                                                          \
+	((list_pages) ? (unsigned)(list_pages) * (HY_NVME_SGL_PER_PAGE - 1) + 1 : 0)
+
+/**
+ * hy_nvme_sgl_check() - can SGLs describe this buffer?
+ * @segs: the buffer's pieces, in order
+ * @nseg: number of pieces
+ * @dword: the controller requires dword alignment and granularity (SGLS bits 1:0 = 10b)
+ *
+ * Base 2.0, 4.1.2: a Data Block descriptor addresses any byte range, so any layout goes, except
+ * that with @dword every piece must start on a dword and be a whole number of dwords long.
+ * Empty pieces and pieces that wrap the address space are refused.
+ *
+ * Return: @nseg (the most Data Block descriptors a command needs), or -EINVAL.
+ */
+int hy_nvme_sgl_check(const struct hy_nvme_seg *segs, unsigned nseg, bool dword);
+
+/**
+ * hy_nvme_sgl_build() - fill SGL1 (and SGL segments if needed) for part of a buffer.
+ * @segs: the buffer's pieces
+ * @nseg: number of pieces
+ * @off: byte offset into the buffer where this command's data starts
+ * @len: bytes of this command, > 0
+ * @dword: the controller requires dword alignment (SGLS bits 1:0 = 10b)
+ * @sqe: PSDT is set to 01b (SGL for data) and SGL1 (DPTR) written here
+ * @list: @list_pages pre-allocated, page-aligned pages for SGL segments (virtual address); the
+ *	same per-command pages PRP lists use
+ * @list_iova: IOVA of @list
+ * @list_pages: how many pages @list has
+ *
+ * One piece in the window: SGL1 is that Data Block. Several: SGL1 is a Last Segment descriptor
+ * pointing to a list of Data Blocks in @list; more than 256 chain page to page, the last slot of
+ * each full page a Segment (or, before the final page, Last Segment) descriptor. Does not
+ * allocate and may be called on the I/O path.
+ *
+ * Return: 0; -EINVAL for an empty or unaligned piece (with @dword) or a window outside the
+ * buffer; -E2BIG when the window has more pieces than HY_NVME_SGL_MAX_DESCS(@list_pages).
+ */
+int hy_nvme_sgl_build(const struct hy_nvme_seg *segs, unsigned nseg, uint64_t off, uint64_t len,
+		      bool dword, struct hy_nvme_sqe *sqe, struct hy_nvme_sgl_desc *list,
+		      uint64_t list_iova, unsigned list_pages);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Status (nvme/status.c)                                                                      */
 
 /**
@@ -218,7 +265,7 @@ struct hy_nvme_qpair_mem {
 	uint64_t sq_iova;
 	void *cq; /* depth * 16 bytes */
 	uint64_t cq_iova;
-	void *prp; /* (depth - 1) * prp_pages_per_cmd pages of PRP lists */
+	void *prp; /* (depth - 1) * prp_pages_per_cmd pages of PRP lists or SGL segments */
 	uint64_t prp_iova;
 };
 
@@ -252,6 +299,8 @@ struct hy_nvme_qpair_cfg {
 	uint16_t depth;	     /* entries in each queue, as created */
 	uint32_t max_xfer;   /* bytes per command */
 	uint32_t timeout_ms; /* per command, for hy_nvme_qpair_check_timeouts(); 0 = never */
+	bool sgl;	     /* the controller takes SGLs for I/O commands (info.sgl) */
+	bool sgl_dword;	     /* ... with dword-aligned Data Blocks only (info.sgl_dword) */
 	struct hy_nvme_qpair_mem mem;
 };
 
@@ -290,9 +339,11 @@ struct hy_nvme_qpair {
 
 	uint64_t *prp_pool; /* prp_pages_per_cmd pages per tracker */
 	uint64_t prp_pool_iova;
-	unsigned prp_pages_per_cmd;
+	unsigned prp_pages_per_cmd; /* list pages per command, for PRP lists or SGL segments */
 	uint32_t max_xfer;
 	uint64_t timeout_ns;
+	bool sgl;	/* layouts PRPs cannot express go as SGLs */
+	bool sgl_dword; /* SGL Data Blocks must be dword aligned */
 
 	struct hy_nvme_qpair_stats stats;
 	struct hy_nvme_dma_buf owned; /* memory from hy_nvme_qpair_create(), else zero */
@@ -359,15 +410,33 @@ struct hy_nvme_ns {
  * @arg: passed to @cb
  *
  * A request larger than @ns->max_blocks is split into several commands that complete as one
- * (the first error wins). All commands are queued or none is. No allocation.
+ * (the first error wins). All commands are queued or none is. No allocation. A layout that
+ * hy_nvme_prp_check() accepts goes as PRPs; any other as SGLs when the queue pair has them
+ * (@qp->sgl; see hy_nvme_qpair_seg_check()).
  *
- * Return: 0; -EINVAL for a bad range or a layout PRPs cannot express (hy_nvme_prp_check(): split
- * or bounce it); -EAGAIN when not enough command slots are free now; -E2BIG when the request
- * needs more commands than the queue can ever hold.
+ * Return: 0; -EINVAL for a bad range or a layout this queue pair cannot express (neither PRPs
+ * nor, if it has them, SGLs: split or bounce it); -EAGAIN when not enough command slots are free
+ * now; -E2BIG when the request needs more commands than the queue can ever hold, or a command
+ * more SGL descriptors than its list pages hold.
  */
 int hy_nvme_qpair_read(struct hy_nvme_qpair *qp, const struct hy_nvme_ns *ns, uint64_t slba,
 		       uint32_t nlb, const struct hy_nvme_seg *segs, unsigned nseg, uint32_t flags,
 		       hy_nvme_cmd_fn cb, void *arg);
+
+/**
+ * hy_nvme_qpair_seg_check() - how would this queue pair transfer a buffer of this layout?
+ * @qp: the queue pair
+ * @segs: the buffer's pieces, in order
+ * @nseg: number of pieces
+ *
+ * What hy_nvme_qpair_read() and hy_nvme_qpair_write() decide, for a caller that wants to know
+ * before it builds the request (whether to bounce it). No allocation.
+ *
+ * Return: 0 for PRPs (hy_nvme_prp_check()), 1 for SGLs (the queue pair has them and every
+ * command's window fits its list pages), -EINVAL when neither can describe it.
+ */
+int hy_nvme_qpair_seg_check(const struct hy_nvme_qpair *qp, const struct hy_nvme_seg *segs,
+			    unsigned nseg);
 
 /** hy_nvme_qpair_write() - queue a Write; as hy_nvme_qpair_read(). */
 int hy_nvme_qpair_write(struct hy_nvme_qpair *qp, const struct hy_nvme_ns *ns, uint64_t slba,
@@ -502,7 +571,9 @@ struct hy_nvme_ctrl_info {
 	uint32_t max_xfer; /* bytes per command: MDTS, capped by opts.max_xfer */
 	uint16_t oncs;
 	uint8_t vwc;
-	uint32_t sgls;
+	uint32_t sgls;	/* SGLS as reported */
+	bool sgl;	/* SGLs for the NVM command set (SGLS bits 1:0 01b or 10b) */
+	bool sgl_dword; /* ... Data Blocks dword aligned, lengths in dwords (10b) */
 	uint32_t nn;
 	uint8_t acl;  /* concurrent Abort commands, 0's based */
 	uint8_t elpe; /* error log entries, 0's based */
@@ -730,7 +801,8 @@ int hy_nvme_ctrl_smart_log(struct hy_nvme_ctrl *ctrl, struct hy_nvme_smart_log *
  * @qid: queue pair
  * @depth: entries per queue
  * @mem: its memory (hy_nvme_qpair_layout())
- * @cfg: filled in; bar0 is the controller owner's mapping, replace it in another process
+ * @cfg: filled in; bar0 is the controller owner's mapping, replace it in another process. The
+ *	SGL flags follow info.sgl and info.sgl_dword.
  */
 void hy_nvme_ctrl_qpair_cfg(const struct hy_nvme_ctrl *ctrl, uint16_t qid, uint16_t depth,
 			    const struct hy_nvme_qpair_mem *mem, struct hy_nvme_qpair_cfg *cfg);

@@ -144,6 +144,8 @@ int hy_nvme_qpair_init(struct hy_nvme_qpair *qp, const struct hy_nvme_qpair_cfg 
 	qp->prp_pages_per_cmd = hy_nvme_prp_list_pages(cfg->max_xfer);
 	qp->max_xfer = cfg->max_xfer;
 	qp->timeout_ns = (uint64_t)cfg->timeout_ms * 1000000u;
+	qp->sgl = cfg->sgl;
+	qp->sgl_dword = cfg->sgl && cfg->sgl_dword;
 	qp_rewind(qp);
 	return 0;
 }
@@ -173,7 +175,8 @@ static void sq_push(struct hy_nvme_qpair *qp, const struct hy_nvme_sqe *sqe, uin
 	qp->stats.submitted++;
 }
 
-static uint64_t *trk_prp_list(struct hy_nvme_qpair *qp, uint16_t cid, uint64_t *iova)
+/* The command's own list pages: a PRP list, SGL segments or DSM ranges, whichever it needs. */
+static void *trk_prp_list(struct hy_nvme_qpair *qp, uint16_t cid, uint64_t *iova)
 {
 	size_t off = (size_t)cid * qp->prp_pages_per_cmd * HY_NVME_PAGE_SIZE;
 
@@ -278,7 +281,23 @@ static bool lba_range_ok(const struct hy_nvme_ns *ns, uint64_t slba, uint64_t nl
 	return nlb && slba < ns->nsze && nlb <= ns->nsze - slba;
 }
 
-/* NVM 1.0, "Read command" / "Write command": SLBA in CDW11:10, NLB 0's based in CDW12 15:0. */
+int hy_nvme_qpair_seg_check(const struct hy_nvme_qpair *qp, const struct hy_nvme_seg *segs,
+			    unsigned nseg)
+{
+	if (hy_nvme_prp_check(segs, nseg) >= 0)
+		return 0;
+	/* A command's window has at most @nseg pieces: then its list pages always suffice. */
+	if (qp->sgl && nseg <= HY_NVME_SGL_MAX_DESCS(qp->prp_pages_per_cmd) &&
+	    hy_nvme_sgl_check(segs, nseg, qp->sgl_dword) >= 0)
+		return 1;
+	return -EINVAL;
+}
+
+/*
+ * NVM 1.0, "Read command" / "Write command": SLBA in CDW11:10, NLB 0's based in CDW12 15:0.
+ * PRPs when they can describe the buffer (the common case, and the cheapest for the controller),
+ * else SGLs when the controller has them.
+ */
 static int qpair_rw(struct hy_nvme_qpair *qp, uint8_t opc, const struct hy_nvme_ns *ns,
 		    uint64_t slba, uint32_t nlb, const struct hy_nvme_seg *segs, unsigned nseg,
 		    uint32_t flags, hy_nvme_cmd_fn cb, void *arg)
@@ -286,6 +305,7 @@ static int qpair_rw(struct hy_nvme_qpair *qp, uint8_t opc, const struct hy_nvme_
 	uint32_t shift = ns->lba_shift;
 	uint64_t chunk, ncmd, off = 0;
 	struct qp_req r;
+	bool sgl;
 	int ret;
 
 	if ((flags & ~HY_NVME_RW_FUA) || shift < 9 || shift > 16 || !lba_range_ok(ns, slba, nlb) ||
@@ -303,7 +323,11 @@ static int qpair_rw(struct hy_nvme_qpair *qp, uint8_t opc, const struct hy_nvme_
 	if (ret)
 		return ret;
 	/* Check the whole layout first, so that a bad one queues nothing. */
-	if (hy_nvme_prp_check(segs, nseg) < 0)
+	if (hy_nvme_prp_check(segs, nseg) >= 0)
+		sgl = false;
+	else if (qp->sgl && hy_nvme_sgl_check(segs, nseg, qp->sgl_dword) >= 0)
+		sgl = true;
+	else
 		return -EINVAL;
 
 	req_begin(qp, &r, (uint16_t)ncmd, cb, arg);
@@ -318,10 +342,14 @@ static int qpair_rw(struct hy_nvme_qpair *qp, uint8_t opc, const struct hy_nvme_
 		};
 		uint16_t cid = req_add(qp, &r);
 		uint64_t list_iova;
-		uint64_t *list = trk_prp_list(qp, cid, &list_iova);
+		void *list = trk_prp_list(qp, cid, &list_iova);
 
-		ret = hy_nvme_prp_build(segs, nseg, off, n << shift, &sqe, list, list_iova,
-					qp->prp_pages_per_cmd);
+		if (sgl)
+			ret = hy_nvme_sgl_build(segs, nseg, off, n << shift, qp->sgl_dword, &sqe,
+						list, list_iova, qp->prp_pages_per_cmd);
+		else
+			ret = hy_nvme_prp_build(segs, nseg, off, n << shift, &sqe, list, list_iova,
+						qp->prp_pages_per_cmd);
 		if (ret) {
 			req_undo(qp, &r, cid);
 			return ret;

@@ -90,9 +90,42 @@
 #define HY_NVME_CQES 4 /* 16-byte completion queue entries */
 
 /*
+ * SGL descriptor (Base 2.0, 4.1.2 "Scatter Gather List (SGL)", Figure "SGL Descriptor Format"):
+ * 16 bytes, the last of which is the SGL Identifier: SGL Descriptor Type in bits 7:4, Sub Type in
+ * bits 3:0. Hydra emits three types, all with Sub Type 0h (Address):
+ *   - Data Block (0h): @addr and @length (bytes) of a piece of the data buffer;
+ *   - Segment (2h): @addr and @length (bytes, a non-zero multiple of 16) of the next SGL segment,
+ *     a list of descriptors whose last one points to the segment after it;
+ *   - Last Segment (3h): the same for the final segment, which holds only Data Blocks.
+ * Bytes 14:12 are reserved in all three.
+ */
+struct hy_nvme_sgl_desc {
+	uint64_t addr;
+	uint32_t length;
+	uint8_t rsvd12[3];
+	uint8_t id; /* SGL Identifier: type bits 7:4, sub type bits 3:0 */
+};
+_Static_assert(sizeof(struct hy_nvme_sgl_desc) == 16, "an SGL descriptor is 16 bytes");
+_Static_assert(offsetof(struct hy_nvme_sgl_desc, length) == 8, "Length is bytes 11:08");
+_Static_assert(offsetof(struct hy_nvme_sgl_desc, id) == 15, "SGL Identifier is byte 15");
+
+#define HY_NVME_SGL_TYPE_DATA_BLOCK   0x0
+#define HY_NVME_SGL_TYPE_BIT_BUCKET   0x1
+#define HY_NVME_SGL_TYPE_SEGMENT      0x2
+#define HY_NVME_SGL_TYPE_LAST_SEGMENT 0x3
+#define HY_NVME_SGL_TYPE_KEYED	      0x4
+#define HY_NVME_SGL_SUBTYPE_ADDRESS   0x0
+#define HY_NVME_SGL_ID(type, sub)     ((uint8_t)(((type)&0xf) << 4 | ((sub)&0xf)))
+#define HY_NVME_SGL_ID_TYPE(id)	      (((unsigned)(id) >> 4) & 0xf)
+#define HY_NVME_SGL_ID_SUBTYPE(id)    ((unsigned)(id)&0xf)
+/* SGL descriptors in one memory page: a segment Hydra builds never crosses a page. */
+#define HY_NVME_SGL_PER_PAGE (HY_NVME_PAGE_SIZE / sizeof(struct hy_nvme_sgl_desc))
+
+/*
  * Submission Queue Entry (Base 2.0, 3.3.3.1 "Submission Queue Entry", Figure "Common Command
  * Format"). CDW0 is split into its fields: OPC (bits 7:0), FUSE (9:8) and PSDT (15:14) in flags,
- * CID (31:16). DPTR is PRP1/PRP2 when PSDT is 00b (PRPs), which is all this driver emits.
+ * CID (31:16). DPTR (dwords 9:6) is PRP1/PRP2 when PSDT is 00b, SGL1 (SGL Entry 1, one SGL
+ * descriptor) when PSDT is 01b.
  */
 struct hy_nvme_sqe {
 	uint8_t opc;
@@ -102,8 +135,13 @@ struct hy_nvme_sqe {
 	uint32_t cdw2;
 	uint32_t cdw3;
 	uint64_t mptr;
-	uint64_t prp1; /* DPTR bytes 31:24 */
-	uint64_t prp2; /* DPTR bytes 39:32 */
+	union {
+		struct {
+			uint64_t prp1; /* DPTR bytes 31:24 */
+			uint64_t prp2; /* DPTR bytes 39:32 */
+		};
+		struct hy_nvme_sgl_desc sgl1; /* DPTR when PSDT is 01b */
+	};
 	uint32_t cdw10;
 	uint32_t cdw11;
 	uint32_t cdw12;
@@ -117,8 +155,15 @@ _Static_assert(offsetof(struct hy_nvme_sqe, nsid) == 4, "NSID is dword 1");
 _Static_assert(offsetof(struct hy_nvme_sqe, mptr) == 16, "MPTR is dwords 5:4");
 _Static_assert(offsetof(struct hy_nvme_sqe, prp1) == 24, "DPTR starts at dword 6");
 _Static_assert(offsetof(struct hy_nvme_sqe, prp2) == 32, "PRP2 is dwords 9:8");
+_Static_assert(offsetof(struct hy_nvme_sqe, sgl1) == 24, "SGL1 is DPTR, dwords 9:6");
 _Static_assert(offsetof(struct hy_nvme_sqe, cdw10) == 40, "CDW10 is dword 10");
 _Static_assert(offsetof(struct hy_nvme_sqe, cdw15) == 60, "CDW15 is dword 15");
+
+/* CDW0 PSDT (PRP or SGL for Data Transfer), bits 15:14, i.e. bits 7:6 of hy_nvme_sqe.flags. */
+#define HY_NVME_PSDT_MASK 0xc0u
+#define HY_NVME_PSDT_PRP  0x00u /* 00b: PRPs */
+#define HY_NVME_PSDT_SGL  0x40u /* 01b: SGL for data; MPTR is a contiguous metadata buffer */
+#define HY_NVME_FUSE_MASK 0x03u
 
 /*
  * Completion Queue Entry (Base 2.0, 3.3.3.2 "Common Completion Queue Entry"). The status word
@@ -369,7 +414,14 @@ _Static_assert(offsetof(struct hy_nvme_id_ctrl, psd) == 2048, "PSD0 at byte 2048
 #define HY_NVME_ONCS_WRITE_ZEROES (1u << 3)
 #define HY_NVME_ONCS_VERIFY	  (1u << 7)
 #define HY_NVME_VWC_PRESENT	  (1u << 0)
-#define HY_NVME_SGLS_MASK	  0x3u /* 01b: SGLs supported, 10b: with dword alignment */
+/*
+ * SGLS: SGL Support (Base 2.0, Identify Controller bytes 539:536), bits 1:0: 00b no SGLs for the
+ * NVM command set, 01b SGLs with no alignment requirement, 10b SGLs whose Data Blocks need dword
+ * aligned addresses and lengths a multiple of a dword, 11b reserved.
+ */
+#define HY_NVME_SGLS_MASK	 0x3u
+#define HY_NVME_SGLS_SUPPORTED	 0x1u
+#define HY_NVME_SGLS_DWORD_ALIGN 0x2u
 
 /* LBA Format Data Structure (NVM 1.0, Identify Namespace LBAF0..LBAF63). */
 struct hy_nvme_lbaf {

@@ -41,7 +41,7 @@ struct hy_io {
  */
 struct hy_nvme_be_queue {
 	struct hy_nvme_qpair_cfg cfg;
-	uint8_t *bounce; /* staging for layouts PRPs cannot express (README-nvme.md) */
+	uint8_t *bounce; /* staging for layouts neither PRPs nor SGLs express (README-nvme.md) */
 	uint64_t bounce_iova;
 	uint32_t bounce_len;
 };

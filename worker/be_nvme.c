@@ -8,9 +8,11 @@
  * Dataset Management 3.2.3; Base 2.0, 7.1 Flush).
  *
  * Layouts PRPs cannot express (a piece that starts or ends inside a page where PRPs need a page
- * boundary, Base 2.0, 4.1.1) go through this queue's bounce buffer, one request at a time and in
- * bounce-sized chunks. Linux guests never send such layouts; a hostile or unusual guest gets a
- * slower, still correct, request.
+ * boundary, Base 2.0, 4.1.1) go zero copy as SGLs (Base 2.0, 4.1.2) when the controller has them
+ * (hy_nvme_qpair_seg_check()). Otherwise, and for what even SGLs cannot say (pieces off a dword
+ * on a controller that wants dword alignment), they go through this queue's bounce buffer, one
+ * request at a time and in bounce-sized chunks. Linux guests never send such layouts; a hostile
+ * or unusual guest gets a slower, still correct, request.
  *
  * No system call and no allocation on the I/O path; requests that find the queue pair full wait
  * in a FIFO and are issued after the next completions.
@@ -363,7 +365,8 @@ static int nvme_submit(struct hy_backend *be, struct hy_io *io)
 				  (unsigned long long)io->offset);
 			goto err_free;
 		}
-		nr->bounce = hy_nvme_prp_check(nr->seg, nr->nseg) < 0;
+		/* PRPs, or SGLs if the controller has them; else the bounce buffer. */
+		nr->bounce = hy_nvme_qpair_seg_check(&nb->qp, nr->seg, nr->nseg) < 0;
 	}
 	if (nb->wait_head) {
 		wait_push(nb, nr, false); /* keep arrival order */

@@ -5,13 +5,15 @@
  * emulated Intel IOMMU). It DESTROYS the data on namespace 1: test machines only.
  *
  * Bring-up, Identify, an I/O queue pair, a 1 MiB write in three pieces (split at MDTS) read back
- * through DMA into memory mapped at IOVA 4 GiB, doorbell batching, 5000 reads through a
- * 64-entry queue (wrap and phase), write zeroes, deallocate, flush, an out-of-range status, the
- * error and SMART logs, abort, reset and queue re-creation, an MSI-X vector to an eventfd.
- * With EXPECTED_ERRNO (negative), only checks that opening fails with it (device bound to the
- * nvme driver, or to no driver). Prints "SMOKE PASS" and exits 0 when everything held.
+ * through DMA into memory mapped at IOVA 4 GiB, SGLS and, if the controller has SGLs, writes and
+ * reads of layouts PRPs cannot express (odd offsets in their pages), doorbell batching, 5000 reads
+ * through a 64-entry queue (wrap and phase), write zeroes, deallocate, flush, an out-of-range
+ * status, the error and SMART logs, abort, reset and queue re-creation, an MSI-X vector to an
+ * eventfd. With EXPECTED_ERRNO (negative), only checks that opening fails with it (device bound to
+ * the nvme driver, or to no driver). Prints "SMOKE PASS" and exits 0 when everything held.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,108 @@ static void wait_for(struct hy_nvme_qpair *qp, struct done *d, int n)
 	while (d->calls < n && hy_now_ns() - t0 < 10000000000ull)
 		hy_nvme_qpair_poll(qp, 0);
 	CHECK(d->calls == n);
+}
+
+#define G4 0x100000000ull /* IOVA of g[0] */
+
+/* Fill @n pieces of @g with one pattern (the flat copy in @flat), or compare them with it. */
+static int pieces_io(uint8_t *g, const struct hy_nvme_seg *s, unsigned n, uint8_t *flat, bool fill)
+{
+	size_t off = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *p = g + (s[i].iova - G4);
+
+		if (fill)
+			memcpy(p, flat + off, s[i].len);
+		else if (memcmp(p, flat + off, s[i].len))
+			return -1;
+		off += s[i].len;
+	}
+	return 0;
+}
+
+/*
+ * Write @w (pieces at odd offsets in their pages, which PRPs cannot describe) to @lba by SGL,
+ * read it back by SGL into the odd layout @r and by PRP into one plain buffer, byte for byte.
+ * QEMU reports success even when the IOMMU blocked its DMA: only the data tells.
+ */
+static void sgl_roundtrip(struct hy_nvme_qpair *qp, const struct hy_nvme_ns *ns, uint8_t *g,
+			  struct done *d, uint64_t lba, const struct hy_nvme_seg *w, unsigned nw,
+			  const struct hy_nvme_seg *r, unsigned nr, uint32_t seed)
+{
+	static uint8_t flat[1u << 20];
+	struct hy_nvme_seg plain = {G4 + 0x700000, 0};
+	uint64_t total = 0, split = qp->stats.split;
+	int calls = d->calls;
+
+	for (unsigned i = 0; i < nw; i++)
+		total += w[i].len;
+	CHECK(total <= sizeof(flat) && !(total & ((1u << ns->lba_shift) - 1)));
+	CHECK(hy_nvme_qpair_seg_check(qp, w, nw) == 1 && hy_nvme_qpair_seg_check(qp, r, nr) == 1);
+	for (uint64_t i = 0; i < total; i++)
+		flat[i] = (uint8_t)(seed * 77 + i * 13 + (i >> 11));
+	pieces_io(g, w, nw, flat, true);
+	for (unsigned i = 0; i < nr; i++)
+		memset(g + (r[i].iova - G4), 0xee, r[i].len);
+	memset(g + 0x700000, 0xee, total);
+	CHECK(hy_nvme_qpair_write(qp, ns, lba, (uint32_t)(total >> ns->lba_shift), w, nw, 0,
+				  on_done, d) == 0);
+	wait_for(qp, d, calls + 1);
+	CHECK(d->err == 0);
+	CHECK(hy_nvme_qpair_read(qp, ns, lba, (uint32_t)(total >> ns->lba_shift), r, nr, 0, on_done,
+				 d) == 0);
+	wait_for(qp, d, calls + 2);
+	CHECK(d->err == 0);
+	CHECK(pieces_io(g, r, nr, flat, false) == 0);
+	plain.len = (uint32_t)total;
+	CHECK(hy_nvme_qpair_read(qp, ns, lba, (uint32_t)(total >> ns->lba_shift), &plain, 1, 0,
+				 on_done, d) == 0);
+	wait_for(qp, d, calls + 3);
+	CHECK(d->err == 0);
+	CHECK(memcmp(g + 0x700000, flat, total) == 0);
+	printf("SMOKE SGL write of %u odd pieces, read into %u (%llu bytes): data ok, %llu of 3 "
+	       "requests split at MDTS\n",
+	       nw, nr, (unsigned long long)total, (unsigned long long)(qp->stats.split - split));
+}
+
+static void sgl_check(struct hy_nvme_ctrl *ctrl, struct hy_nvme_qpair *qp,
+		      const struct hy_nvme_ns *ns, uint8_t *g, struct done *d)
+{
+	uint32_t bs = 1u << ns->lba_shift;
+	/* Three pieces of 1536 bytes at odd offsets inside their pages (the last one longer if a
+	 * block is larger than 1536 * 3 bytes), and another odd layout to read them into. */
+	uint32_t last = ((3 * 1536 + bs - 1) & ~(bs - 1)) - 2 * 1536;
+	struct hy_nvme_seg w[3] = {
+		{G4 + 0x400100, 1536}, {G4 + 0x402300, 1536}, {G4 + 0x409a00, last}};
+	struct hy_nvme_seg r[3] = {{G4 + 0x410040, 1000},
+				   {G4 + 0x412a04, 2048},
+				   {G4 + 0x415e20, 3072 - 1000 - 2048 + last}};
+	static struct hy_nvme_seg bw[128], br[128];
+	unsigned nbw = 0, nbr = 0;
+	uint64_t total = 600u << 10, at, left;
+
+	CHECK(hy_nvme_prp_check(w, 3) < 0 && hy_nvme_prp_check(r, 3) < 0);
+	CHECK(qp->sgl == ctrl->info.sgl && qp->sgl_dword == ctrl->info.sgl_dword);
+	sgl_roundtrip(qp, ns, g, d, 4096, w, 3, r, 3, 1);
+
+	/* 600 KiB in ~9000-byte pieces at odd offsets: split at MDTS, windows cutting pieces. */
+	for (at = 0x480000 + 0x44, left = total; left; nbw++) {
+		uint32_t len = left < 9000 ? (uint32_t)left : 9000;
+
+		bw[nbw] = (struct hy_nvme_seg){G4 + at, len};
+		at += len + 0x204;
+		left -= len;
+	}
+	for (at = 0x580000 + 0x1fc, left = total; left; nbr++) {
+		uint32_t len = left < 12004 ? (uint32_t)left : 12004;
+
+		br[nbr] = (struct hy_nvme_seg){G4 + at, len};
+		at += len + 0x1e8;
+		left -= len;
+	}
+	CHECK(at < 0x700000);
+	sgl_roundtrip(qp, ns, g, d, 8192, bw, nbw, br, nbr, 2);
 }
 
 int main(int argc, char **argv)
@@ -98,8 +202,8 @@ int main(int argc, char **argv)
 	       ns.write_zeroes, ns.vwc);
 	CHECK(hy_nvme_qpair_create(&ctrl, 1, 64, &qp) == 0);
 
-	/* "Guest memory": 4 MiB mapped at 4 GiB, as README-nvme.md's scheme would. */
-	size_t gsz = 4u << 20;
+	/* "Guest memory": 8 MiB mapped at 4 GiB, as README-nvme.md's scheme would. */
+	size_t gsz = 8u << 20;
 	uint8_t *g = mmap(NULL, gsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(g != MAP_FAILED);
 	CHECK(ctrl.dma->map(ctrl.dma_priv, g, gsz, 0x100000000ull) == 0);
@@ -120,6 +224,19 @@ int main(int argc, char **argv)
 	CHECK(d.err == 0);
 	CHECK(memcmp(g + 0x200, g + 0x200000, 1u << 20) == 0);
 	printf("SMOKE write/read 1 MiB (split %llu) data ok\n", (unsigned long long)qp.stats.split);
+
+	/* SGLs (Base 2.0, 4.1.2): what the controller reports, and odd layouts if it has them. */
+	printf("SMOKE SGLS 0x%08x: %s\n", ctrl.info.sgls,
+	       !ctrl.info.sgl	     ? "no SGLs"
+	       : ctrl.info.sgl_dword ? "SGLs, dword aligned"
+				     : "SGLs, any alignment");
+	if (!ctrl.info.sgl) {
+		printf("SMOKE SGL write/read skipped: the controller has no SGLs\n");
+	} else {
+		struct done sd = {0}; /* d's count is what the checks below expect */
+
+		sgl_check(&ctrl, &qp, &ns, g, &sd);
+	}
 
 	/* Batch of 63 single-block reads: one SQ doorbell. */
 	uint64_t sqdb = qp.stats.sq_doorbells;

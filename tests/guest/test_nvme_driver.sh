@@ -6,7 +6,8 @@
 # nvme-driver-check (tests/guest/nvme_driver_check.c, built static as build/tests/
 # nvme-driver-check): the open errors for a controller still on the kernel's driver and for one
 # on no driver, then, bound to vfio-pci with tools/hydra-nvme-setup, bring-up, Identify, an I/O
-# queue pair, a 1 MiB write split at MDTS and read back by DMA, doorbell batching, 5000 reads
+# queue pair, a 1 MiB write split at MDTS and read back by DMA, the controller's SGLS and, when
+# it has SGLs, odd layouts written and read back by SGL, doorbell batching, 5000 reads
 # through a 64-entry queue, write zeroes, deallocate, flush, an out-of-range status, logs,
 # abort, reset and queue re-creation, and an MSI-X vector. Exit status: 0 pass, 1 fail, 2 usage.
 set -euo pipefail

@@ -12,6 +12,7 @@
 #include "nvme/dma.c"
 #include "nvme/prp.c"
 #include "nvme/qpair.c"
+#include "nvme/sgl.c"
 #include "nvme/status.c"
 
 #include "model.c"

@@ -176,19 +176,183 @@ int model_prp_walk(struct model *m, uint64_t prp1, uint64_t prp2, uint64_t len,
 	return (int)n;
 }
 
-/* Copy between host memory described by PRPs and @buf. Returns a Status Field. */
+/* ---- SGLs, by the book ---- */
+
+static const char *sgl_type_name(unsigned type)
+{
+	static const char *const names[] = {"Data Block",	"Bit Bucket",
+					    "Segment",		"Last Segment",
+					    "Keyed Data Block", "Transport Data Block"};
+
+	return type < sizeof(names) / sizeof(names[0]) ? names[type] : "reserved";
+}
+
+/* Violation @why with Status Code @sc; the walk's -1. */
+#define SGL_BAD(sc, ...)                                                                           \
+	do {                                                                                       \
+		model_violation(m, __VA_ARGS__);                                                   \
+		*status = HY_NVME_STATUS(HY_NVME_SCT_GENERIC, (sc));                               \
+		return -1;                                                                         \
+	} while (0)
+
+/* A descriptor's checks common to every type: sub type Address, reserved bytes 14:12 zero. */
+static int sgl_desc_ok(struct model *m, const struct hy_nvme_sgl_desc *d, uint16_t *status)
+{
+	unsigned type = HY_NVME_SGL_ID_TYPE(d->id);
+
+	if (d->rsvd12[0] || d->rsvd12[1] || d->rsvd12[2])
+		SGL_BAD(HY_NVME_SC_INVALID_FIELD, "SGL %s descriptor with reserved bytes set",
+			sgl_type_name(type));
+	if (HY_NVME_SGL_ID_SUBTYPE(d->id) != HY_NVME_SGL_SUBTYPE_ADDRESS)
+		SGL_BAD(HY_NVME_SC_SGL_INVALID_TYPE,
+			"SGL %s descriptor with sub type %u, not Address", sgl_type_name(type),
+			HY_NVME_SGL_ID_SUBTYPE(d->id));
+	return 0;
+}
+
+/* A Data Block: non-empty, no wrap, dword aligned and sized if SGLS says so. */
+static int sgl_data_ok(struct model *m, const struct hy_nvme_sgl_desc *d, uint16_t *status)
+{
+	if (!d->length || d->addr + d->length < d->addr)
+		SGL_BAD(HY_NVME_SC_SGL_INVALID_DATA, "SGL Data Block (0x%llx, %u)",
+			(unsigned long long)d->addr, d->length);
+	if ((m->idc.sgls & HY_NVME_SGLS_MASK) == HY_NVME_SGLS_DWORD_ALIGN &&
+	    ((d->addr | d->length) & 3))
+		SGL_BAD(HY_NVME_SC_SGL_INVALID_GRANULARITY,
+			"SGL Data Block (0x%llx, %u) is not dword aligned although SGLS says 10b",
+			(unsigned long long)d->addr, d->length);
+	return 0;
+}
+
+int model_sgl_walk(struct model *m, const struct hy_nvme_sgl_desc *sgl1, uint64_t len,
+		   struct hy_nvme_seg *out, unsigned max, uint16_t *status)
+{
+	const unsigned mode = m->idc.sgls & HY_NVME_SGLS_MASK;
+	struct hy_nvme_sgl_desc cur = *sgl1;
+	uint64_t total = 0;
+	unsigned n = 0, segments = 0;
+
+	*status = 0;
+	if (mode != HY_NVME_SGLS_SUPPORTED && mode != HY_NVME_SGLS_DWORD_ALIGN)
+		SGL_BAD(HY_NVME_SC_INVALID_FIELD, "PSDT 01b (SGL) although SGLS 0x%x has no SGLs",
+			m->idc.sgls);
+	if (!max)
+		return -1;
+	if (sgl_desc_ok(m, &cur, status) ||
+	    (HY_NVME_SGL_ID_TYPE(cur.id) == HY_NVME_SGL_TYPE_DATA_BLOCK &&
+	     sgl_data_ok(m, &cur, status)))
+		return -1;
+	if (HY_NVME_SGL_ID_TYPE(cur.id) == HY_NVME_SGL_TYPE_DATA_BLOCK) {
+		/* SGL1 describes the whole transfer: one Data Block, no segment. */
+		out[n++] = (struct hy_nvme_seg){cur.addr, cur.length};
+		total = cur.length;
+		goto out;
+	}
+	for (;;) {
+		unsigned type = HY_NVME_SGL_ID_TYPE(cur.id);
+		bool last_seg = type == HY_NVME_SGL_TYPE_LAST_SEGMENT, chained = false;
+		uint64_t addr = cur.addr;
+		uint32_t count;
+
+		if (type != HY_NVME_SGL_TYPE_SEGMENT && !last_seg)
+			SGL_BAD(HY_NVME_SC_SGL_INVALID_TYPE,
+				"SGL %s descriptor (type %u) where a Segment or Last Segment must be",
+				sgl_type_name(type), type);
+		/* Base 2.0, 4.1.2: a segment is a qword-aligned array of 16-byte descriptors. */
+		if (!cur.length || cur.length % 16)
+			SGL_BAD(HY_NVME_SC_SGL_INVALID_LAST,
+				"SGL %s length %u is not a non-zero multiple of 16",
+				sgl_type_name(type), cur.length);
+		if (addr & 7)
+			SGL_BAD(HY_NVME_SC_SGL_INVALID_LAST,
+				"SGL segment at 0x%llx is not qword aligned",
+				(unsigned long long)addr);
+		if (++segments > 1024)
+			SGL_BAD(HY_NVME_SC_SGL_INVALID_COUNT, "more than 1024 SGL segments");
+		m->sgl_segments++;
+		count = cur.length / 16;
+		for (uint32_t i = 0; i < count; i++) {
+			const struct hy_nvme_sgl_desc *e = model_iova(m, addr + 16ull * i, 16);
+			unsigned et;
+
+			if (!e)
+				return -2;
+			if (sgl_desc_ok(m, e, status))
+				return -1;
+			et = HY_NVME_SGL_ID_TYPE(e->id);
+			if (et == HY_NVME_SGL_TYPE_SEGMENT || et == HY_NVME_SGL_TYPE_LAST_SEGMENT) {
+				/* Only a segment's last slot may point on, never the Last one's. */
+				if (i + 1 != count)
+					SGL_BAD(HY_NVME_SC_SGL_INVALID_LAST,
+						"SGL %s descriptor in slot %u of a %u-descriptor "
+						"segment",
+						sgl_type_name(et), i, count);
+				if (last_seg)
+					SGL_BAD(HY_NVME_SC_SGL_INVALID_LAST,
+						"the Last Segment holds an SGL %s descriptor",
+						sgl_type_name(et));
+				cur = *e;
+				chained = true;
+				break;
+			}
+			if (et != HY_NVME_SGL_TYPE_DATA_BLOCK)
+				SGL_BAD(HY_NVME_SC_SGL_INVALID_TYPE,
+					"SGL %s descriptor (type %u) in a segment",
+					sgl_type_name(et), et);
+			if (sgl_data_ok(m, e, status))
+				return -1;
+			if (n == max)
+				SGL_BAD(HY_NVME_SC_SGL_INVALID_COUNT, "more than %u Data Blocks",
+					max);
+			out[n++] = (struct hy_nvme_seg){e->addr, e->length};
+			total += e->length;
+		}
+		if (chained)
+			continue;
+		/* A Segment descriptor announces a segment that is not the last (Base 2.0, 4.1.2).
+		 */
+		if (!last_seg)
+			SGL_BAD(HY_NVME_SC_SGL_INVALID_LAST,
+				"an SGL Segment descriptor points to the last segment (that is a "
+				"Last Segment descriptor)");
+		break;
+	}
+out:
+	/* The Data Blocks describe exactly the command's transfer. */
+	if (total != len)
+		SGL_BAD(HY_NVME_SC_SGL_INVALID_DATA,
+			"SGL Data Blocks add up to %llu bytes, the command moves %llu",
+			(unsigned long long)total, (unsigned long long)len);
+	return (int)n;
+}
+
+#undef SGL_BAD
+
+/* Copy between host memory described by PRPs or SGLs and @buf. Returns a Status Field. */
 static uint16_t model_dma(struct model *m, const struct hy_nvme_sqe *sqe, void *buf, uint64_t len,
-			  bool to_host)
+			  bool to_host, bool record)
 {
 	static struct hy_nvme_seg segs[4096];
 	uint8_t *p = buf;
-	int n = model_prp_walk(m, sqe->prp1, sqe->prp2, len, segs, 4096);
+	uint16_t st = HY_NVME_STATUS(HY_NVME_SCT_GENERIC, HY_NVME_SC_PRP_INVALID_OFFSET);
+	int n;
 
+	if ((sqe->flags & HY_NVME_PSDT_MASK) == HY_NVME_PSDT_SGL) {
+		n = model_sgl_walk(m, &sqe->sgl1, len, segs, 4096, &st);
+		m->sgl_cmds++;
+	} else {
+		n = model_prp_walk(m, sqe->prp1, sqe->prp2, len, segs, 4096);
+	}
 	if (n == -1)
-		return HY_NVME_STATUS(HY_NVME_SCT_GENERIC, HY_NVME_SC_PRP_INVALID_OFFSET);
+		return st;
 	if (n < 0) {
 		m->dma_faults++;
 		return HY_NVME_STATUS(HY_NVME_SCT_GENERIC, HY_NVME_SC_DATA_XFER_ERROR);
+	}
+	for (int i = 0; i < n && record; i++) {
+		if (m->nxfer < MODEL_XFER)
+			m->xfer[m->nxfer] = segs[i];
+		m->nxfer++;
 	}
 	for (int i = 0; i < n; i++) {
 		uint8_t *h = model_iova(m, segs[i].iova, segs[i].len);
@@ -307,7 +471,7 @@ static uint16_t model_admin(struct model *m, const struct hy_nvme_sqe *c, uint32
 		default:
 			return invalid_field;
 		}
-		return model_dma(m, c, buf, sizeof(buf), true);
+		return model_dma(m, c, buf, sizeof(buf), true, false);
 	}
 	case HY_NVME_ADM_SET_FEATURES: {
 		uint32_t nsq = (c->cdw11 & 0xffff) + 1, ncq = (c->cdw11 >> 16) + 1;
@@ -436,7 +600,7 @@ static uint16_t model_admin(struct model *m, const struct hy_nvme_sqe *c, uint32
 			return HY_NVME_STATUS(HY_NVME_SCT_CMD_SPECIFIC,
 					      HY_NVME_SC_INVALID_LOG_PAGE);
 		}
-		return model_dma(m, c, buf, len, true);
+		return model_dma(m, c, buf, len, true, false);
 	}
 	default:
 		return HY_NVME_STATUS(HY_NVME_SCT_GENERIC, HY_NVME_SC_INVALID_OPCODE);
@@ -483,12 +647,12 @@ static uint16_t model_io(struct model *m, uint16_t sqid, const struct hy_nvme_sq
 		if (slba >= ns->nsze || nlb > ns->nsze - slba)
 			return lba_range;
 		return model_dma(m, c, ns->data + (slba << ns->lbads), nlb << ns->lbads,
-				 c->opc == HY_NVME_CMD_READ);
+				 c->opc == HY_NVME_CMD_READ, true);
 	case HY_NVME_CMD_FLUSH:
 		m->flushes++;
 		return 0;
 	case HY_NVME_CMD_WRITE_ZEROES:
-		if (c->prp1 || c->prp2)
+		if (c->prp1 || c->prp2 || c->flags)
 			model_violation(m, "Write Zeroes carries a data pointer");
 		if (slba >= ns->nsze || nlb > ns->nsze - slba)
 			return lba_range;
@@ -498,7 +662,7 @@ static uint16_t model_io(struct model *m, uint16_t sqid, const struct hy_nvme_sq
 		unsigned nr = (c->cdw10 & 0xff) + 1;
 		uint16_t st;
 
-		st = model_dma(m, c, m->last_dsm, nr * sizeof(m->last_dsm[0]), false);
+		st = model_dma(m, c, m->last_dsm, nr * sizeof(m->last_dsm[0]), false, false);
 		if (st)
 			return st;
 		m->last_dsm_nr = nr;
@@ -553,8 +717,16 @@ static void model_process_sq(struct model *m, uint16_t qid)
 			if (m->dropped[i].sqid == qid && m->dropped[i].cid == c.cid)
 				model_violation(m, "SQ %u: CID %u reused while outstanding", qid,
 						c.cid);
-		if (c.flags)
-			model_violation(m, "SQE with FUSE/PSDT 0x%02x", c.flags);
+		/*
+		 * FUSE is never used. PSDT 01b (SGL for data) only on I/O queues of a controller
+		 * that reports SGLS (Base 2.0, 4.1.2; over PCIe, admin commands use PRPs).
+		 */
+		if ((c.flags & ~HY_NVME_PSDT_MASK) ||
+		    ((c.flags & HY_NVME_PSDT_MASK) &&
+		     ((c.flags & HY_NVME_PSDT_MASK) != HY_NVME_PSDT_SGL || qid == 0 ||
+		      !(m->idc.sgls & HY_NVME_SGLS_MASK))))
+			model_violation(m, "SQE on queue %u with FUSE/PSDT 0x%02x (SGLS 0x%x)", qid,
+					c.flags, m->idc.sgls);
 		if (c.cdw2 || c.cdw3 || c.mptr)
 			model_violation(m, "SQE with reserved or metadata fields set");
 		if (qid == 0)

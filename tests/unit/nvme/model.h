@@ -6,13 +6,14 @@
  * HY_NVME_MMIO_HOOK seam in nvme/mmio.h (the tests #include the driver's .c files with it
  * defined). The model reacts to CC.EN and CC.SHN, and when a doorbell is written it fetches SQEs
  * from "host memory" through its own IOVA table (what the driver mapped with model_dma_ops),
- * executes them against RAM-backed namespaces, walks PRPs by the specification, and posts CQEs
- * with the Phase Tag. Knobs make it misbehave: never ready, fatal status, dropped commands,
- * forced status codes, aborts that fail, bogus CQEs.
+ * executes them against RAM-backed namespaces, walks PRPs and SGLs by the specification, and
+ * posts CQEs with the Phase Tag. Knobs make it misbehave: never ready, fatal status, dropped
+ * commands, forced status codes, aborts that fail, bogus CQEs.
  *
  * It also checks the driver: anything that breaks the NVMe protocol (a doorbell beyond the
  * queue, a CQ head past what was posted, a PRP entry with an offset, a reserved PRP2 that is not
- * zero, register writes while enabled...) bumps model.errors and records the first message.
+ * zero, an SGL the controller did not advertise or that breaks the SGL rules, register writes
+ * while enabled...) bumps model.errors and records the first message.
  * Tests assert that it stays 0.
  */
 #ifndef HY_TEST_NVME_MODEL_H
@@ -32,6 +33,7 @@
 #define MODEL_LOG	 4096
 #define MODEL_MAX_DROP	 64
 #define MODEL_MAX_ACTIVE 3000
+#define MODEL_XFER	 8192
 
 struct model_queue {
 	bool exists;
@@ -64,7 +66,12 @@ struct model {
 	/* What the controller is. Tests may change these before hy_nvme_ctrl_init(). */
 	uint64_t cap;
 	uint32_t vs;
-	struct hy_nvme_id_ctrl idc; /* Identify Controller as returned */
+	/*
+	 * Identify Controller as returned. idc.sgls bits 1:0 are the SGL knob: 0 (default) no
+	 * SGLs, any PSDT 01b command is a violation; HY_NVME_SGLS_SUPPORTED SGLs of any alignment;
+	 * HY_NVME_SGLS_DWORD_ALIGN SGLs whose Data Blocks must be dword aligned and sized.
+	 */
+	struct hy_nvme_id_ctrl idc;
 	struct model_ns ns[MODEL_MAX_NS];
 	unsigned nns;			   /* NSIDs 1 .. nns are backed by RAM */
 	uint32_t active[MODEL_MAX_ACTIVE]; /* what CNS 02h reports, ascending */
@@ -114,6 +121,10 @@ struct model {
 	struct hy_nvme_sqe log[MODEL_LOG]; /* every SQE fetched, in order (first MODEL_LOG) */
 	uint16_t log_sqid[MODEL_LOG];
 	unsigned nlog;
+	unsigned sgl_cmds;		     /* commands that moved data by SGL */
+	unsigned sgl_segments;		     /* SGL segments walked (lists, not SGL1) */
+	struct hy_nvme_seg xfer[MODEL_XFER]; /* every host piece a Read/Write moved (first N) */
+	unsigned nxfer;
 	struct hy_nvme_dsm_range last_dsm[HY_NVME_DSM_MAX_RANGES];
 	unsigned last_dsm_nr;
 	unsigned errors; /* protocol violations by the driver */
@@ -154,6 +165,18 @@ void *model_iova(struct model *m, uint64_t iova, size_t len);
  */
 int model_prp_walk(struct model *m, uint64_t prp1, uint64_t prp2, uint64_t len,
 		   struct hy_nvme_seg *out, unsigned max);
+
+/*
+ * The specification's SGL walk (Base 2.0, 4.1.2), written independently of nvme/sgl.c: SGL1 and
+ * the Segment / Last Segment chain it starts, read through the IOVA table, as the Data Blocks'
+ * (iova, len) pieces. Checks what a controller that reports idc.sgls would: descriptor types and
+ * sub types, reserved bytes, segment lengths and alignment, pointers only in a segment's last
+ * slot and never in the Last Segment, dword alignment for SGLS 10b, and that the Data Blocks add
+ * up to exactly @len. Return: pieces; -1 with m->error set, m->errors bumped and *@status the
+ * Status Field a controller would give; -2 for a segment that is not mapped.
+ */
+int model_sgl_walk(struct model *m, const struct hy_nvme_sgl_desc *sgl1, uint64_t len,
+		   struct hy_nvme_seg *out, unsigned max, uint16_t *status);
 
 /* Record a protocol violation. */
 void model_violation(struct model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -739,3 +739,424 @@ Test(qpair, init_checks_its_configuration)
 	cfg.mem.cq_iova += 512;
 	cr_assert_eq(hy_nvme_qpair_init(&q, &cfg), -EINVAL, "queues are page aligned");
 }
+
+/* ---- SGLs: layouts PRPs cannot express, on a controller that has SGLs ---- */
+
+/* Three 1536-byte pieces at odd offsets inside their pages (gpa): no PRP can say this. */
+static const uint64_t odd3[3] = {0x10100, 0x12300, 0x29a00};
+
+/* Fill @n pieces of guest memory with the next bytes of one pattern; return the flat copy. */
+static uint8_t *fill_segs(const struct hy_nvme_seg *s, unsigned n, uint32_t seed, size_t *total)
+{
+	uint8_t *flat;
+	size_t off = 0;
+
+	*total = 0;
+	for (unsigned i = 0; i < n; i++)
+		*total += s[i].len;
+	flat = malloc(*total);
+	cr_assert_not_null(flat);
+	for (size_t i = 0; i < *total; i++)
+		flat[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9) + (i >> 13));
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(gmem + (s[i].iova - GIOVA), flat + off, s[i].len);
+		off += s[i].len;
+	}
+	return flat;
+}
+
+/* Do the @n pieces of guest memory hold @flat, in order? */
+static bool segs_hold(const struct hy_nvme_seg *s, unsigned n, const uint8_t *flat)
+{
+	size_t off = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (memcmp(gmem + (s[i].iova - GIOVA), flat + off, s[i].len))
+			return false;
+		off += s[i].len;
+	}
+	return true;
+}
+
+static void clear_segs(const struct hy_nvme_seg *s, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		memset(gmem + (s[i].iova - GIOVA), 0xee, s[i].len);
+}
+
+/* Write @w to @lba, check the namespace, read it back into @r, check that. */
+static void sgl_roundtrip(const struct hy_nvme_ns *n_s, uint64_t lba, const struct hy_nvme_seg *w,
+			  unsigned nw, const struct hy_nvme_seg *r, unsigned nr, uint32_t seed)
+{
+	struct done d = {0};
+	size_t total;
+	uint8_t *flat = fill_segs(w, nw, seed, &total);
+	uint32_t nlb = (uint32_t)(total >> 9);
+
+	cr_assert_eq(total & 511, 0);
+	cr_assert_eq(hy_nvme_qpair_write(&qp, n_s, lba, nlb, w, nw, 0, on_done, &d), 0);
+	fx_wait(&qp, &d, 1);
+	cr_assert_eq(d.err, 0, "write: %s", hy_nvme_status_str(d.status));
+	cr_assert_eq(memcmp(m->ns[0].data + (lba << 9), flat, total), 0,
+		     "the namespace holds what the pieces held");
+	clear_segs(r, nr);
+	cr_assert_eq(hy_nvme_qpair_read(&qp, n_s, lba, nlb, r, nr, 0, on_done, &d), 0);
+	fx_wait(&qp, &d, 2);
+	cr_assert_eq(d.err, 0, "read: %s", hy_nvme_status_str(d.status));
+	cr_assert(segs_hold(r, nr, flat), "the read brought the namespace's bytes");
+	free(flat);
+}
+
+/* The controller has no SGLs (the model's default): such layouts are refused, as before. */
+Test(qpair, odd_layouts_are_refused_without_sgls)
+{
+	struct hy_nvme_seg s[3] = {G(odd3[0], 1536), G(odd3[1], 1536), G(odd3[2], 1536)};
+	struct hy_nvme_seg ok[2] = {G(0x10200, 0xe00), G(0x20000, 0x1000)};
+	struct done d = {0};
+
+	qp_up(16);
+	cr_assert_eq(ctrl.info.sgls, 0);
+	cr_assert(!ctrl.info.sgl && !qp.sgl);
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, s, 3), -EINVAL);
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, ok, 2), 0, "PRPs");
+	cr_assert_eq(hy_nvme_qpair_write(&qp, &ns, 0, 9, s, 3, 0, on_done, &d), -EINVAL);
+	cr_assert_eq(hy_nvme_qpair_read(&qp, &ns, 0, 9, s, 3, 0, on_done, &d), -EINVAL);
+	cr_assert_eq(qp.sq_tail, 0, "nothing was queued");
+	cr_assert_eq(hy_nvme_qpair_free_slots(&qp), 15);
+	hy_nvme_qpair_poll(&qp, 0);
+	cr_assert_eq(m->io_cmds, 0);
+	cr_assert_eq(m->sgl_cmds, 0);
+	fx_model_clean();
+}
+
+static void setup_sgls(uint32_t sgls)
+{
+	hy_log_init("test", NULL, HY_LOG_ERR);
+	m = model_new();
+	m->idc.sgls = sgls;
+	cr_assert_eq(fx_up(NULL), 0);
+	fx_gmem();
+	cr_assert_eq(hy_nvme_ctrl_identify_ns(&ctrl, 1, &ns), 0);
+	memset(&qp, 0, sizeof(qp));
+}
+
+/* Like QEMU 7.2: SGLs with no alignment requirement, and SGL Bit Bucket descriptors (bit 16). */
+static void setup_sgl(void)
+{
+	setup_sgls(HY_NVME_SGLS_SUPPORTED | (1u << 16));
+}
+
+static void setup_sgl_dword(void)
+{
+	setup_sgls(HY_NVME_SGLS_DWORD_ALIGN);
+}
+
+TestSuite(qpair_sgl, .init = setup_sgl, .fini = teardown);
+TestSuite(qpair_sgl_dword, .init = setup_sgl_dword, .fini = teardown);
+
+Test(qpair_sgl, controller_info_and_queue_config)
+{
+	struct hy_nvme_id_ctrl id = m->idc;
+	struct hy_nvme_ctrl_info info;
+	struct hy_nvme_qpair_cfg cfg;
+	struct hy_nvme_qpair_mem mem = {0};
+
+	cr_assert_eq(ctrl.info.sgls, 0x10001);
+	cr_assert(ctrl.info.sgl && !ctrl.info.sgl_dword);
+	hy_nvme_ctrl_qpair_cfg(&ctrl, 1, 16, &mem, &cfg);
+	cr_assert(cfg.sgl && !cfg.sgl_dword);
+	qp_up(16);
+	cr_assert(qp.sgl && !qp.sgl_dword);
+	cr_assert(!ctrl.adminq.sgl, "admin commands use PRPs");
+
+	/* SGLS bits 1:0. */
+	for (uint32_t v = 0; v < 4; v++) {
+		id.sgls = v | 0xfff0000u;
+		cr_assert_eq(hy_nvme_ctrl_info_parse(m->cap, &id, 0, &info), 0);
+		cr_assert_eq(info.sgls, id.sgls);
+		cr_assert_eq(info.sgl, v == 1 || v == 2, "SGLS %u", v);
+		cr_assert_eq(info.sgl_dword, v == 2, "SGLS %u", v);
+	}
+	fx_model_clean();
+}
+
+Test(qpair_sgl, odd_layout_goes_by_sgl_both_ways)
+{
+	struct hy_nvme_seg w[3] = {G(odd3[0], 1536), G(odd3[1], 1536), G(odd3[2], 1536)};
+	/* Read back into another odd layout, one piece at an odd byte address. */
+	struct hy_nvme_seg r[3] = {G(0x50010, 2048), G(0x52a00, 512), G(0x53333, 2048)};
+	const struct hy_nvme_sqe *e;
+	unsigned first;
+
+	qp_up(16);
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, w, 3), 1);
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, r, 3), 1);
+	first = m->nlog;
+	m->nxfer = 0;
+	sgl_roundtrip(&ns, 1000, w, 3, r, 3, 1);
+	cr_assert_eq(m->nlog - first, 2);
+	cr_assert_eq(m->sgl_cmds, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		e = &m->log[first + i];
+		cr_assert_eq(e->flags, HY_NVME_PSDT_SGL, "PSDT 01b");
+		cr_assert_eq(e->sgl1.id, HY_NVME_SGL_ID(HY_NVME_SGL_TYPE_LAST_SEGMENT, 0));
+		cr_assert_eq(e->sgl1.length, 3 * 16);
+		cr_assert(e->sgl1.addr >= qp.owned.iova &&
+				  e->sgl1.addr < qp.owned.iova + qp.owned.len,
+			  "the list is in the queue pair's own pages");
+		cr_assert_eq(e->cdw12, 8, "9 blocks");
+	}
+	/* What the controller moved is exactly the guest's pieces, in order. */
+	cr_assert_eq(m->nxfer, 6);
+	for (unsigned i = 0; i < 3; i++) {
+		cr_assert(m->xfer[i].iova == w[i].iova && m->xfer[i].len == w[i].len);
+		cr_assert(m->xfer[3 + i].iova == r[i].iova && m->xfer[3 + i].len == r[i].len);
+	}
+	fx_model_clean();
+}
+
+Test(qpair_sgl, prps_stay_the_fast_path)
+{
+	struct hy_nvme_seg pages[3] = {G(0x10200, 0xe00), G(0x20000, 0x2000), G(0x30000, 0x400)};
+	struct hy_nvme_seg rp = G(0x60000, 0x3200);
+	struct hy_nvme_seg odd = G(0x70001, 1024), odd_r = G(0x71003, 1024);
+	unsigned first;
+
+	qp_up(16);
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, pages, 3), 0);
+	first = m->nlog;
+	sgl_roundtrip(&ns, 50, pages, 3, &rp, 1, 2);
+	for (unsigned i = first; i < m->nlog; i++)
+		cr_assert_eq(m->log[i].flags, 0, "command %u: PRPs", i);
+	cr_assert_eq(m->log[first].prp1, GIOVA + 0x10200);
+	cr_assert_eq(m->sgl_cmds, 0);
+	/* One piece at an odd byte address: PRP1 must be dword aligned, SGL1 need not be. */
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, &odd, 1), 1);
+	first = m->nlog;
+	sgl_roundtrip(&ns, 60, &odd, 1, &odd_r, 1, 3);
+	cr_assert_eq(m->log[first].flags, HY_NVME_PSDT_SGL);
+	cr_assert_eq(m->log[first].sgl1.id, HY_NVME_SGL_ID(HY_NVME_SGL_TYPE_DATA_BLOCK, 0));
+	cr_assert_eq(m->log[first].sgl1.addr, GIOVA + 0x70001);
+	cr_assert_eq(m->log[first].sgl1.length, 1024);
+	cr_assert_eq(m->log[first + 1].sgl1.addr, GIOVA + 0x71003);
+	cr_assert_eq(m->sgl_cmds, 2);
+	fx_model_clean();
+}
+
+/* Pieces of @len_of(i) bytes from @gpa on, @gap bytes apart, the last one cut so that the total
+ * is @total (a block multiple). */
+static unsigned odd_layout(struct hy_nvme_seg *s, unsigned max, uint64_t gpa, uint64_t gap,
+			   uint32_t (*len_of)(unsigned), uint64_t total)
+{
+	unsigned n = 0;
+
+	while (total) {
+		uint64_t len = len_of(n);
+
+		cr_assert_lt(n, max);
+		if (len > total)
+			len = total;
+		s[n++] = G(gpa, (uint32_t)len);
+		gpa += len + gap;
+		total -= len;
+	}
+	cr_assert_leq(gpa, GSIZE);
+	return n;
+}
+
+static uint32_t len_growing(unsigned i)
+{
+	return 10000 + 1234 * i; /* not block multiples */
+}
+
+static uint32_t len_7777(unsigned i)
+{
+	return 7777;
+}
+
+static uint32_t len_768(unsigned i)
+{
+	return 768; /* a block and a half */
+}
+
+static uint32_t len_512(unsigned i)
+{
+	return 512;
+}
+
+/* 2.6 MiB in pieces that start anywhere: six MDTS commands whose windows cut pieces. */
+Test(qpair_sgl, sgl_requests_are_split_by_mdts)
+{
+	static struct hy_nvme_seg w[128], r[512];
+	const uint64_t total = 5400 * 512;
+	unsigned nw, nr, first;
+	struct hy_nvme_ns small = ns;
+
+	qp_up(16);
+	nw = odd_layout(w, 128, 0x10000 + 0x123, 0x333, len_growing, total);
+	nr = odd_layout(r, 512, 0x400000 + 0x10, 0x101, len_7777, total);
+	cr_assert_gt(nr, 256, "more pieces than one list page holds, but not per command");
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, w, nw), 1);
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, r, nr), -EINVAL,
+		     "%u pieces: a command might need more than its list page", nr);
+	first = m->nlog;
+	sgl_roundtrip(&ns, 3000, w, nw, r, nr, 4);
+	cr_assert_eq(m->nlog - first, 12, "six commands of 512 KiB at most, each way");
+	cr_assert_eq(qp.stats.split, 2);
+	cr_assert_eq(m->sgl_cmds, 12);
+	for (unsigned i = 0; i < 6; i++) {
+		const struct hy_nvme_sqe *e = &m->log[first + i];
+
+		cr_assert_eq(e->flags, HY_NVME_PSDT_SGL);
+		cr_assert_eq(e->cdw10, 3000 + 1024 * i);
+		cr_assert_eq(e->cdw12, i < 5 ? 1023 : 5400 - 5 * 1024 - 1);
+	}
+	fx_model_clean();
+
+	/* Finer: 2560-byte commands over 768-byte pieces, every window cutting one. */
+	{
+		struct hy_nvme_seg w2[32], r2[48];
+		unsigned n2, nr2;
+
+		small.max_blocks = 5;
+		n2 = odd_layout(w2, 32, 0x600000 + 0x44, 0x204, len_768, 48 * 512);
+		nr2 = odd_layout(r2, 48, 0x680000 + 0x1fc, 0x1e8, len_512, 48 * 512);
+		first = m->nlog;
+		sgl_roundtrip(&small, 7000, w2, n2, r2, nr2, 5);
+		cr_assert_eq(m->nlog - first, 20, "ten commands each way");
+		cr_assert_eq(m->log[first + 1].sgl1.id,
+			     HY_NVME_SGL_ID(HY_NVME_SGL_TYPE_LAST_SEGMENT, 0));
+		cr_assert_eq(m->log[first + 1].sgl1.length, 4 * 16,
+			     "[2560, 5120) touches pieces 3 to 6");
+	}
+	fx_model_clean();
+}
+
+Test(qpair_sgl, many_small_pieces_need_list_pages)
+{
+	static struct hy_nvme_seg s[600], r[600];
+	struct hy_nvme_ns small = ns;
+	struct done d = {0};
+	unsigned n;
+
+	qp_up(16);
+	cr_assert_eq(qp.prp_pages_per_cmd, 1);
+	/* 300 pieces in one 150 KiB command: one list page holds 256 Data Blocks. */
+	n = odd_layout(s, 600, 0x100000 + 0x20, 0x10e0, len_512, 300 * 512);
+	cr_assert_eq(n, 300);
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, s, n), -EINVAL);
+	cr_assert_eq(hy_nvme_qpair_write(&qp, &ns, 0, 300, s, n, 0, on_done, &d), -E2BIG);
+	cr_assert_eq(qp.sq_tail, 0, "nothing was queued");
+	cr_assert_eq(hy_nvme_qpair_free_slots(&qp), 15);
+	/* Split in 64 KiB commands, 128 pieces each, it goes. */
+	small.max_blocks = 128;
+	odd_layout(r, 600, 0x500000 + 0x30, 0x9d0, len_768, 300 * 512);
+	sgl_roundtrip(&small, 100, s, n, r, 200, 6);
+	cr_assert_eq(m->sgl_cmds, 6);
+	fx_model_clean();
+}
+
+/* A queue pair sized for 4 MiB commands has three list pages per command: segments chain. */
+Test(qpair_sgl, segments_chain_across_list_pages)
+{
+	static struct hy_nvme_seg s[600], r[600];
+	struct hy_nvme_qpair_layout l;
+	struct hy_nvme_dma_buf buf;
+	struct hy_nvme_qpair_mem mem;
+	struct hy_nvme_qpair_cfg cfg;
+	struct hy_nvme_ioq_desc desc = {.qid = 2, .depth = 16};
+	unsigned n, nr, segs0, first;
+
+	cr_assert_eq(hy_nvme_qpair_layout(16, 4u << 20, &l), 0);
+	cr_assert_eq(l.prp_pages_per_cmd, 3);
+	cr_assert_eq(hy_nvme_dma_alloc(&ctrl, l.size, &buf), 0);
+	mem.sq = (uint8_t *)buf.vaddr + l.sq_off;
+	mem.sq_iova = buf.iova + l.sq_off;
+	mem.cq = (uint8_t *)buf.vaddr + l.cq_off;
+	mem.cq_iova = buf.iova + l.cq_off;
+	mem.prp = (uint8_t *)buf.vaddr + l.prp_off;
+	mem.prp_iova = buf.iova + l.prp_off;
+	hy_nvme_ctrl_qpair_cfg(&ctrl, 2, 16, &mem, &cfg);
+	cfg.max_xfer = 4u << 20;
+	cr_assert_eq(hy_nvme_qpair_init(&qp, &cfg), 0);
+	desc.sq_iova = mem.sq_iova;
+	desc.cq_iova = mem.cq_iova;
+	cr_assert_eq(hy_nvme_ctrl_create_ioq(&ctrl, &desc), 0);
+
+	/* 600 pieces of 512 bytes, 300 KiB: one command (MDTS is 512 KiB), three segments. */
+	n = odd_layout(s, 600, 0x100000 + 0x24, 0x1dc, len_512, 600 * 512);
+	nr = odd_layout(r, 600, 0x400000 + 0x8, 0x3f8, len_512, 600 * 512);
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, s, n), 1);
+	segs0 = m->sgl_segments;
+	first = m->nlog;
+	sgl_roundtrip(&ns, 2000, s, n, r, nr, 7);
+	cr_assert_eq(m->nlog - first, 2);
+	cr_assert_eq(m->sgl_segments - segs0, 6, "three segments per command");
+	cr_assert_eq(m->log[first].sgl1.id, HY_NVME_SGL_ID(HY_NVME_SGL_TYPE_SEGMENT, 0));
+	cr_assert_eq(m->log[first].sgl1.length, 4096);
+	/* 767 pieces would need a fourth page: refused whole. */
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, s, 600), 1);
+	{
+		static struct hy_nvme_seg big[800];
+		struct done d = {0};
+		unsigned nb = odd_layout(big, 800, 0x100000 + 0x24, 0x1dc, len_512, 768 * 512);
+
+		cr_assert_eq(nb, 768);
+		cr_assert_eq(hy_nvme_qpair_seg_check(&qp, big, 766), 1);
+		cr_assert_eq(hy_nvme_qpair_seg_check(&qp, big, 767), -EINVAL);
+		cr_assert_eq(hy_nvme_qpair_write(&qp, &ns, 0, 768, big, nb, 0, on_done, &d),
+			     -E2BIG);
+		cr_assert_eq(hy_nvme_qpair_free_slots(&qp), 15);
+	}
+
+	cr_assert_eq(hy_nvme_ctrl_delete_ioq(&ctrl, 2), 0);
+	hy_nvme_qpair_reset(&qp, -ECANCELED);
+	hy_nvme_qpair_fini(&qp);
+	hy_nvme_dma_free(&ctrl, &buf);
+	memset(&qp, 0, sizeof(qp));
+	fx_model_clean();
+}
+
+Test(qpair_sgl, bad_layouts_queue_nothing)
+{
+	struct hy_nvme_seg s[3] = {G(odd3[0], 1536), G(odd3[1], 0), G(odd3[2], 3072)};
+	struct hy_nvme_seg wrap[2] = {G(odd3[0], 1536), {~0ull - 1000, 3072}};
+	struct done d = {0};
+
+	qp_up(16);
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, s, 3), -EINVAL, "an empty piece");
+	cr_assert_eq(hy_nvme_qpair_write(&qp, &ns, 0, 9, s, 3, 0, on_done, &d), -EINVAL);
+	cr_assert_eq(hy_nvme_qpair_write(&qp, &ns, 0, 9, wrap, 2, 0, on_done, &d), -EINVAL);
+	s[1].len = 512;
+	cr_assert_eq(hy_nvme_qpair_write(&qp, &ns, 0, 9, s, 3, 0, on_done, &d), -EINVAL,
+		     "lengths do not add up");
+	cr_assert_eq(qp.sq_tail, 0);
+	cr_assert_eq(hy_nvme_qpair_free_slots(&qp), 15);
+	cr_assert_eq(hy_nvme_qpair_write(&qp, &ns, 0, 10, s, 3, 0, on_done, &d), 0);
+	fx_wait(&qp, &d, 1);
+	cr_assert_eq(d.err, 0);
+	fx_model_clean();
+}
+
+/* SGLS 10b: dword-aligned pieces go by SGL, others are refused like on a PRP-only controller. */
+Test(qpair_sgl_dword, only_dword_aligned_pieces_go_by_sgl)
+{
+	struct hy_nvme_seg w[3] = {G(odd3[0], 1536), G(odd3[1] + 4, 1536), G(odd3[2] + 8, 1536)};
+	struct hy_nvme_seg r[2] = {G(0x50014, 2500), G(0x52a0c, 2108)};
+	struct hy_nvme_seg odd_addr[2] = {G(0x60101, 1536), G(0x62000, 3072)};
+	struct hy_nvme_seg odd_len[2] = {G(0x60100, 1535), G(0x62000, 3073)};
+	struct done d = {0};
+
+	cr_assert(ctrl.info.sgl && ctrl.info.sgl_dword);
+	qp_up(16);
+	cr_assert(qp.sgl && qp.sgl_dword);
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, w, 3), 1);
+	sgl_roundtrip(&ns, 400, w, 3, r, 2, 8);
+	cr_assert_eq(m->sgl_cmds, 2);
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, odd_addr, 2), -EINVAL);
+	cr_assert_eq(hy_nvme_qpair_seg_check(&qp, odd_len, 2), -EINVAL);
+	cr_assert_eq(hy_nvme_qpair_write(&qp, &ns, 0, 9, odd_addr, 2, 0, on_done, &d), -EINVAL);
+	cr_assert_eq(hy_nvme_qpair_read(&qp, &ns, 0, 9, odd_len, 2, 0, on_done, &d), -EINVAL);
+	cr_assert_eq(hy_nvme_qpair_free_slots(&qp), 15);
+	fx_model_clean();
+}
