@@ -96,7 +96,7 @@ static void queue_free(struct hy_nvme_dev *nd, unsigned q)
 {
 	struct hy_nvme_dev_queue *dq = &nd->q[q];
 
-	if (dq->created && nd->ctrl_up)
+	if (dq->created)
 		hy_nvme_ctrl_delete_ioq(&nd->ctrl, (uint16_t)(q + 1));
 	dq->created = false;
 	if (!dq->mem)
@@ -182,7 +182,6 @@ struct hy_nvme_dev *hy_nvme_dev_open(const struct hy_topo_device *cfg, struct hy
 			     : "");
 		goto err_vfio;
 	}
-	nd->ctrl_up = true;
 	ret = hy_nvme_ctrl_identify_ns(&nd->ctrl, cfg->nsid, &ns);
 	if (ret == -ENODEV || ret == -EINVAL) {
 		uint32_t ids[16];
@@ -414,6 +413,27 @@ void hy_nvme_dev_unmap_all(struct hy_nvme_dev *nd)
 	nd->nmaps = 0;
 }
 
+/*
+ * Controller Level Reset (Base 2.0, 3.7.2): every I/O queue pair of the device is gone with it.
+ * Return: -ERESTART (reset done: the device's workers must restart), or the reset's -errno.
+ */
+static int ctrl_reset(struct hy_nvme_dev *nd)
+{
+	int ret = hy_nvme_ctrl_reset(&nd->ctrl);
+
+	nd->resets++;
+	for (unsigned i = 0; i < nd->nq; i++) {
+		nd->q[i].created = false;
+		nd->q[i].used = false;
+	}
+	if (ret < 0) {
+		hy_log(ERR, ret, "device %s: controller %s did not come back", nd->name,
+		       nd->vfio.bdf);
+		return ret;
+	}
+	return -ERESTART;
+}
+
 int hy_nvme_dev_queue_prepare(struct hy_nvme_dev *nd, unsigned q)
 {
 	struct hy_nvme_dev_queue *dq = &nd->q[q];
@@ -433,30 +453,18 @@ int hy_nvme_dev_queue_prepare(struct hy_nvme_dev *nd, unsigned q)
 			hy_log(ERR, ret,
 			       "device %s: controller %s did not delete I/O queue pair %u; resetting it",
 			       nd->name, nd->vfio.bdf, q + 1);
-			ret = hy_nvme_ctrl_reset(&nd->ctrl);
-			nd->resets++;
-			for (unsigned i = 0; i < nd->nq; i++) {
-				nd->q[i].created = false;
-				nd->q[i].used = false;
-			}
-			if (ret < 0) {
-				hy_log(ERR, ret, "device %s: controller %s did not come back",
-				       nd->name, nd->vfio.bdf);
-				return ret;
-			}
-			result = -ERESTART;
+			result = ctrl_reset(nd);
+			if (result != -ERESTART)
+				return result;
 		}
 	}
-	if (!nd->ctrl_up || hy_nvme_ctrl_check(&nd->ctrl) < 0) {
-		ret = hy_nvme_ctrl_reset(&nd->ctrl);
-		nd->resets++;
-		for (unsigned i = 0; i < nd->nq; i++) {
-			nd->q[i].created = false;
-			nd->q[i].used = false;
-		}
-		if (ret < 0)
-			return ret;
-		result = -ERESTART;
+	ret = hy_nvme_ctrl_check(&nd->ctrl);
+	if (ret < 0) {
+		hy_log(ERR, ret, "device %s: controller %s is not healthy (CSTS); resetting it",
+		       nd->name, nd->vfio.bdf);
+		result = ctrl_reset(nd);
+		if (result != -ERESTART)
+			return result;
 	}
 	ret = queue_create(nd, q);
 	if (ret < 0)

@@ -46,7 +46,6 @@ struct hy_nvme_dev {
 	char name[HY_NAME_MAX];
 	struct hy_nvme_vfio vfio;
 	struct hy_nvme_ctrl ctrl;
-	bool ctrl_up;
 	unsigned nq;
 	struct hy_nvme_dev_queue q[HY_MAX_QUEUES];
 	struct hy_nvme_be_queue bq[HY_MAX_QUEUES]; /* what each worker gets (info->nvme_q) */

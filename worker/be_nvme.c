@@ -179,6 +179,18 @@ static void finish(struct nvme_be *nb, struct nreq *nr, int res)
 
 static int issue(struct nvme_be *nb, struct nreq *nr);
 
+/*
+ * The whole blocks inside a discard's byte range: deallocation is advisory (virtio 1.2,
+ * 5.2.6.2), so a partial block at either end stays. Return: how many, *first the first one.
+ */
+static uint64_t discard_blocks(const struct nvme_be *nb, const struct hy_io *io, uint64_t *first)
+{
+	uint64_t last = (io->offset + io->len) >> nb->ns->lba_shift;
+
+	*first = (io->offset + nb->lba_mask) >> nb->ns->lba_shift;
+	return last > *first ? last - *first : 0;
+}
+
 static void wait_push(struct nvme_be *nb, struct nreq *nr, bool front)
 {
 	nr->next = NULL;
@@ -263,14 +275,10 @@ static int issue(struct nvme_be *nb, struct nreq *nr)
 		ret = hy_nvme_qpair_flush(&nb->qp, ns->nsid, cmd_done, nr);
 		break;
 	case HY_IO_DISCARD: {
-		/* Deallocation is advisory (virtio 1.2, 5.2.6.2): only whole blocks go. */
-		uint64_t first = (off + nb->lba_mask) >> ns->lba_shift;
-		uint64_t last = (off + len) >> ns->lba_shift;
-		struct hy_nvme_dsm_range range = {
-			.nlb = (uint32_t)(last - first),
-			.slba = first,
-		};
+		struct hy_nvme_dsm_range range;
 
+		range.cattr = 0;
+		range.nlb = (uint32_t)discard_blocks(nb, io, &range.slba);
 		ret = hy_nvme_qpair_deallocate(&nb->qp, ns, &range, 1, cmd_done, nr);
 		break;
 	}
@@ -344,8 +352,7 @@ static int nvme_submit(struct hy_backend *be, struct hy_io *io)
 			return 1;
 		break;
 	case HY_IO_DISCARD:
-		if (((io->offset + io->len) >> nb->ns->lba_shift) <=
-		    ((io->offset + nb->lba_mask) >> nb->ns->lba_shift))
+		if (!discard_blocks(nb, io, &(uint64_t){0}))
 			return 1; /* less than one whole block: nothing to give back */
 		break;
 	}

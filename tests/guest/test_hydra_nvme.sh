@@ -32,15 +32,7 @@ case ${1:-} in -h | --help)
 	;;
 esac
 
-HY_NAME=test_hydra_nvme
-HY_RG_ARGS=("$@")
-# shellcheck disable=SC2034
-HY_T0=$(hy_now)
-HY_STAMP=$(date +%Y%m%d-%H%M%S)-$$
-mkdir -p "$HY_LOGDIR"
-trap hy_on_exit EXIT
-trap 'hy_reason="interrupted"; exit 130' INT TERM HUP
-"$HY_HERE/build-guest.sh" "$HY_CACHE" 2>&1 | grep -v '^build-guest: up to date' >&2 || true
+hy_test_init test_hydra_nvme none - "$@" # no vhost-user socket, no image
 
 build=${HYDRA_BUILD:-$HY_HERE/../../build}
 bins=()
