@@ -85,8 +85,8 @@ enum {
 	DK_N
 };
 
-static const char *const be_keys[] = {"type", "path", "size", "pci", "namespace"};
-enum { BE_TYPE, BE_PATH, BE_SIZE, BE_PCI, BE_NS, BE_N };
+static const char *const be_keys[] = {"type", "path", "size", "pci", "namespace", "read_zeroes"};
+enum { BE_TYPE, BE_PATH, BE_SIZE, BE_PCI, BE_NS, BE_ZEROES, BE_N };
 
 static const char *const q_keys[] = {"cpu", "numa"};
 enum { Q_CPU, Q_NUMA, Q_N };
@@ -753,12 +753,25 @@ static int parse_backend(struct ctx *c, yaml_node_t *node, const char *dpath,
 			c, f[BE_PATH].key, key,
 			d->type == HY_BE_NVME
 				? "backend type 'nvme' has no path; expected pci: (the controller's PCI address) and namespace:"
-				: "backend type '%s' has no path; expected only type and size",
+				: "backend type '%s' has no path; expected type and size (and read_zeroes for null)",
 			s);
 	}
 	ret = parse_nvme(c, node, path, f, d, idx);
 	if (ret)
 		return ret;
+	/* null: whether reads fill the guest's buffer with zeroes (the default) or leave it as it
+	 * is, as SPDK's null bdev and QEMU's null-co without read-zeroes do. */
+	d->read_zeroes = true;
+	if (f[BE_ZEROES].val) {
+		child_key(key, path, "read_zeroes");
+		if (d->type != HY_BE_NULL)
+			return fail(
+				c, f[BE_ZEROES].key, key,
+				"read_zeroes: belongs to backend type null; expected type: null or no read_zeroes:");
+		ret = get_bool(c, f[BE_ZEROES].val, key, &d->read_zeroes);
+		if (ret)
+			return ret;
+	}
 
 	child_key(key, path, "size");
 	if (!f[BE_SIZE].val) {

@@ -41,7 +41,8 @@ struct hy_topo_device {
 	char path[PATH_MAX];	   /* uring: file or block device */
 	char pci[HY_PCI_ADDR_MAX]; /* nvme: the controller's PCI address, "0000:00:04.0" */
 	uint32_t nsid;		   /* nvme: namespace ID, default 1 */
-	uint64_t size; /* bytes; 0 = uring and nvme: the file's, device's or namespace's size */
+	bool read_zeroes; /* null: reads return zeroes (default) rather than leave the buffer */
+	uint64_t size;	  /* bytes; 0 = uring and nvme: the file's, device's or namespace's size */
 	uint32_t block_size; /* logical block size offered to the guest, 512..4096, power of 2 */
 	bool block_size_set; /* given in the file (nvme: else the namespace's block size) */
 	bool read_only;

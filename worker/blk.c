@@ -18,6 +18,9 @@
 #include "shm/log.h"
 #include "shm/virtio_blk.h"
 
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
 /* Copy the first @len bytes of @iov[0..cnt) to @dst. Return bytes copied. */
 static size_t iov_copy_out(const struct iovec *iov, unsigned cnt, void *dst, size_t len)
 {
@@ -176,28 +179,40 @@ int hy_blk_start(struct hy_blk *b, struct hy_req *r)
 	r->used_len = 0;
 	r->status = NULL;
 	r->bytes = 0;
-	memset(&r->io, 0, sizeof(r->io));
+	r->io = (struct hy_io){0};
 
 	/* 5.2.6: the status is the last byte the device may write. */
-	if (in_len < 1) {
+	if (unlikely(in_len < 1)) {
 		hy_log_rl(WARN, 0, "request %u has no device-writable status byte", c->head);
 		b->stats->bad_chains++;
 		return 1;
 	}
 	last = &in[n_in - 1];
 	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
-	iov_drop_back(in, &n_in, 1);
+	/* Linux gives the status byte a descriptor of its own. */
+	if (likely(last->iov_len == 1))
+		n_in--;
+	else
+		iov_drop_back(in, &n_in, 1);
 	in_len--;
 	r->used_len = 1;
 
-	if (out_len < sizeof(hdr)) {
+	if (unlikely(out_len < sizeof(hdr))) {
 		hy_log_rl(WARN, 0, "request %u has a %llu-byte header; virtio-blk needs 16",
 			  c->head, (unsigned long long)out_len);
 		b->stats->io_errors++;
 		return complete_now(r, HY_VIRTIO_BLK_S_IOERR);
 	}
-	iov_copy_out(out, n_out, &hdr, sizeof(hdr));
-	iov_drop_front(&out, &n_out, sizeof(hdr));
+	/* Read once: the guest may rewrite the header while we look at our copy. Linux gives the
+	 * header a descriptor of its own as well. */
+	if (likely(out[0].iov_len == sizeof(hdr))) {
+		memcpy(&hdr, out[0].iov_base, sizeof(hdr));
+		out++;
+		n_out--;
+	} else {
+		iov_copy_out(out, n_out, &hdr, sizeof(hdr));
+		iov_drop_front(&out, &n_out, sizeof(hdr));
+	}
 	out_len -= sizeof(hdr);
 	r->type = hdr.type;
 

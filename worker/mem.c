@@ -194,7 +194,7 @@ static inline struct hy_mem_region *region_find(struct hy_mem *mem, uint64_t add
 }
 
 /**
- * hy_mem_gpa_partial() - translate as much of [gpa, gpa + len) as lies in one region.
+ * hy_mem_gpa_partial_lookup() - hy_mem_gpa_partial() through the whole table.
  * @mem: the table
  * @gpa: start
  * @len: length in bytes
@@ -205,7 +205,7 @@ static inline struct hy_mem_region *region_find(struct hy_mem *mem, uint64_t add
  * region into several iovecs. Hot path: no syscall, no logging.
  * Return: host pointer, or NULL when @gpa itself is outside guest memory or gpa + len overflows.
  */
-void *hy_mem_gpa_partial(struct hy_mem *mem, uint64_t gpa, uint64_t len, uint64_t *avail)
+void *hy_mem_gpa_partial_lookup(struct hy_mem *mem, uint64_t gpa, uint64_t len, uint64_t *avail)
 {
 	struct hy_mem_region *r;
 	uint64_t off;

@@ -68,12 +68,32 @@ void hy_mem_clear(struct hy_mem *mem);
  */
 void *hy_mem_gpa(struct hy_mem *mem, uint64_t gpa, uint64_t len);
 
+void *hy_mem_gpa_partial_lookup(struct hy_mem *mem, uint64_t gpa, uint64_t len, uint64_t *avail);
+
 /**
  * hy_mem_gpa_partial() - translate as much of [gpa, gpa + len) as lies in one region.
  * @avail: set to the number of contiguous bytes available at the returned pointer (<= len)
+ *
+ * Inline for the descriptor walk, which calls it for every buffer: when the region of the last
+ * lookup holds the whole range (nearly always: a request's buffers, and consecutive requests,
+ * sit in the same region), a subtraction and two compares; anything else goes through the
+ * table (hy_mem_gpa_partial_lookup()).
  * Return: host pointer, or NULL when @gpa itself is outside guest memory or gpa + len overflows.
  */
-void *hy_mem_gpa_partial(struct hy_mem *mem, uint64_t gpa, uint64_t len, uint64_t *avail);
+static inline void *hy_mem_gpa_partial(struct hy_mem *mem, uint64_t gpa, uint64_t len,
+				       uint64_t *avail)
+{
+	const struct hy_mem_region *r = &mem->r[mem->last_hit];
+	uint64_t off = gpa - r->gpa;
+
+	/* off < size and len <= size - off: the range is inside r, so gpa + len cannot wrap. */
+	if (__builtin_expect(mem->last_hit < mem->nregions && off < r->size && len <= r->size - off,
+			     1)) {
+		*avail = len;
+		return r->host + off;
+	}
+	return hy_mem_gpa_partial_lookup(mem, gpa, len, avail);
+}
 
 /**
  * hy_mem_iova() - the device (IOMMU) address of a host range inside one region.

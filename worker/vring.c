@@ -124,8 +124,14 @@ static inline int read_desc(struct hy_mem *mem, const struct walk *w, struct hy_
 		d->next = hy_load_relaxed(&s->next);
 		return 0;
 	}
-	/* w->max <= HY_VRING_MAX_NUM and the table was checked to be in guest memory. */
-	return copy_from_guest(mem, d, w->table_gpa + (uint64_t)w->idx * DESC_SIZE, DESC_SIZE);
+	/* w->max <= HY_VRING_MAX_NUM and the table was checked to be in guest memory. A copy of
+	 * its own, so that @d never has its address taken and stays in registers. */
+	struct hy_vring_desc tmp;
+	int ret =
+		copy_from_guest(mem, &tmp, w->table_gpa + (uint64_t)w->idx * DESC_SIZE, DESC_SIZE);
+
+	*d = tmp;
+	return ret;
 }
 
 /* Switch the walk to the indirect table @d describes (virtio 1.2, 2.7.5.3). */
@@ -200,36 +206,112 @@ static int map_buffer(struct hy_mem *mem, struct hy_chain *c, unsigned *niov, ui
 	return 0;
 }
 
-/* Flatten the chain starting at @head into @c (virtio 1.2, 2.7.5). */
+/* What is wrong with a chain: walk_chain() stops at the first fault and chain_fault() says it. */
+enum walk_fault {
+	WF_LOOP = 1, /* more steps than the table has descriptors */
+	WF_READ,     /* a descriptor that cannot be read from guest memory */
+	WF_ORDER,    /* device-readable after device-writable */
+	WF_4G,	     /* more than 4 GiB in all */
+	WF_WRAP,     /* addr + len past 2^64 */
+	WF_IOV,	     /* more than HY_CHAIN_MAX_IOV iovecs */
+	WF_MEM,	     /* a buffer outside guest memory */
+	WF_NEXT,     /* next outside the table */
+};
+
+/*
+ * The walk's cold path: log the fault (rate-limited) and leave @c empty, so a caller that ignores
+ * the error does not find half a chain. Kept out of line so that the walk's loop carries none of
+ * the logging's arguments.
+ */
+static __attribute__((noinline, cold)) int
+chain_fault(struct hy_chain *c, struct walk wv, struct hy_vring_desc dv, enum walk_fault f, int ret)
+{
+	/* By value: the walk's own w and d never have their address taken, and stay in registers.
+	 */
+	const struct walk *w = &wv;
+	const struct hy_vring_desc *d = &dv;
+
+	switch (f) {
+	case WF_LOOP:
+		chain_warn(w, "chain longer than the %u descriptors of its table (loop?)", w->max);
+		ret = -EINVAL;
+		break;
+	case WF_READ:
+		chain_warn(w, "cannot read the descriptor from guest memory");
+		break;
+	case WF_ORDER:
+		chain_warn(w, "device-readable descriptor after a device-writable one");
+		ret = -EINVAL;
+		break;
+	case WF_4G:
+		chain_warn(w, "chain holds more than 4 GiB");
+		ret = -EINVAL;
+		break;
+	case WF_WRAP:
+		chain_warn(w, "address 0x%llx + %u wraps past 2^64", (unsigned long long)d->addr,
+			   d->len);
+		ret = -EINVAL;
+		break;
+	case WF_IOV:
+		chain_warn(w, "chain needs more than %u iovecs", HY_CHAIN_MAX_IOV);
+		ret = -E2BIG;
+		break;
+	case WF_MEM:
+		chain_warn(w, "address 0x%llx + %u is outside guest memory",
+			   (unsigned long long)d->addr, d->len);
+		ret = -EINVAL;
+		break;
+	case WF_NEXT:
+		chain_warn(w, "next descriptor %u is outside the table of %u", d->next, w->max);
+		ret = -EINVAL;
+		break;
+	}
+	c->n_out = 0;
+	c->n_in = 0;
+	c->out_len = 0;
+	c->in_len = 0;
+	return ret;
+}
+
+/*
+ * Flatten the chain starting at @head into @c (virtio 1.2, 2.7.5).
+ *
+ * The hot path of every request: each check is a compare and a rarely taken branch, a buffer
+ * inside the region of the previous lookup is translated inline, and what to say about a fault
+ * is left to chain_fault().
+ */
 static int walk_chain(struct hy_vring *vr, struct hy_chain *c, uint16_t head)
 {
 	struct walk w = {.table = vr->desc, .max = vr->num, .idx = head, .head = head};
-	struct hy_vring_desc d;
+	struct hy_mem *mem = vr->mem;
+	struct hy_vring_desc d = {0};
 	unsigned niov = 0, nout = 0;
-	uint64_t out_len = 0, in_len = 0;
+	uint64_t total = 0, out_len = 0;
 	uint32_t count = 0;
 	bool writable = false;
-	int ret;
+	enum walk_fault f;
+	int ret = 0;
 
 	for (;;) {
 		/* 2.7.5.2: chains are no longer than the Queue Size (2.7.5.3.1) and loops are
 		 * forbidden; counting steps catches both without remembering visited indices. */
 		if (unlikely(++count > w.max)) {
-			chain_warn(&w, "chain longer than the %u descriptors of its table (loop?)",
-				   w.max);
-			ret = -EINVAL;
-			goto fail;
+			f = WF_LOOP;
+			goto fault;
 		}
-		ret = read_desc(vr->mem, &w, &d);
+		ret = read_desc(mem, &w, &d);
 		if (unlikely(ret)) {
-			chain_warn(&w, "cannot read the descriptor from guest memory");
-			goto fail;
+			f = WF_READ;
+			goto fault;
 		}
 
 		if (d.flags & HY_VRING_DESC_F_INDIRECT) {
 			ret = enter_indirect(vr, &w, &d);
-			if (ret)
-				goto fail;
+			if (unlikely(ret)) {
+				c->n_out = c->n_in = 0;
+				c->out_len = c->in_len = 0;
+				return ret;
+			}
 			count = 0;
 			continue;
 		}
@@ -239,38 +321,39 @@ static int walk_chain(struct hy_vring *vr, struct hy_chain *c, uint16_t head)
 		if (d.flags & HY_VRING_DESC_F_WRITE) {
 			writable = true;
 		} else if (unlikely(writable)) {
-			chain_warn(&w, "device-readable descriptor after a device-writable one");
-			ret = -EINVAL;
-			goto fail;
+			f = WF_ORDER;
+			goto fault;
 		}
 
-		if (d.len) {
+		if (likely(d.len)) {
+			uint64_t got;
+			void *p;
+
 			/* 2.7.5.2: "Drivers MUST NOT add a descriptor chain longer than 2^32 bytes
 			 * in total"; used->ring[].len is 32 bits as well. */
-			if (unlikely(out_len + in_len + d.len > UINT32_MAX)) {
-				chain_warn(&w, "chain holds more than 4 GiB");
-				ret = -EINVAL;
-				goto fail;
+			total += d.len;
+			if (unlikely(total > UINT32_MAX)) {
+				f = WF_4G;
+				goto fault;
 			}
 			if (unlikely(d.len > UINT64_MAX - d.addr)) {
-				chain_warn(&w, "address 0x%llx + %u wraps past 2^64",
-					   (unsigned long long)d.addr, d.len);
-				ret = -EINVAL;
-				goto fail;
+				f = WF_WRAP;
+				goto fault;
 			}
-			ret = map_buffer(vr->mem, c, &niov, d.addr, d.len);
-			if (unlikely(ret == -E2BIG)) {
-				chain_warn(&w, "chain needs more than %u iovecs", HY_CHAIN_MAX_IOV);
-				goto fail;
-			} else if (unlikely(ret)) {
-				chain_warn(&w, "address 0x%llx + %u is outside guest memory",
-					   (unsigned long long)d.addr, d.len);
-				ret = -EINVAL;
-				goto fail;
-			}
-			if (writable) {
-				in_len += d.len;
+			p = hy_mem_gpa_partial(mem, d.addr, d.len, &got);
+			if (likely(p && got == d.len && niov < HY_CHAIN_MAX_IOV)) {
+				c->iov[niov].iov_base = p;
+				c->iov[niov].iov_len = d.len;
+				niov++;
 			} else {
+				/* Across regions, outside memory or out of iovecs. */
+				ret = map_buffer(mem, c, &niov, d.addr, d.len);
+				if (unlikely(ret)) {
+					f = ret == -E2BIG ? WF_IOV : WF_MEM;
+					goto fault;
+				}
+			}
+			if (!writable) {
 				out_len += d.len;
 				nout = niov;
 			}
@@ -279,10 +362,8 @@ static int walk_chain(struct hy_vring *vr, struct hy_chain *c, uint16_t head)
 		if (!(d.flags & HY_VRING_DESC_F_NEXT))
 			break;
 		if (unlikely(d.next >= w.max)) {
-			chain_warn(&w, "next descriptor %u is outside the table of %u", d.next,
-				   w.max);
-			ret = -EINVAL;
-			goto fail;
+			f = WF_NEXT;
+			goto fault;
 		}
 		w.idx = d.next;
 	}
@@ -290,16 +371,11 @@ static int walk_chain(struct hy_vring *vr, struct hy_chain *c, uint16_t head)
 	c->n_out = (uint16_t)nout;
 	c->n_in = (uint16_t)(niov - nout);
 	c->out_len = (uint32_t)out_len;
-	c->in_len = (uint32_t)in_len;
+	c->in_len = (uint32_t)(total - out_len);
 	return 1;
 
-fail:
-	/* A caller that ignores the error must not find half a chain. */
-	c->n_out = 0;
-	c->n_in = 0;
-	c->out_len = 0;
-	c->in_len = 0;
-	return ret;
+fault:
+	return chain_fault(c, w, d, f, ret);
 }
 
 /*
@@ -429,25 +505,44 @@ int hy_vring_init(struct hy_vring *vr, struct hy_mem *mem, const struct hy_chan_
  * chain is malformed (@chain->head is set, the slot is consumed, hand it back with
  * hy_vring_push(vr, head, 0)); -EIO when the ring is broken.
  */
-int hy_vring_pop(struct hy_vring *vr, struct hy_chain *chain)
+/*
+ * Read avail->idx and note how many entries past last_avail it publishes. Return that count, or
+ * -EIO when it is more than the ring holds (the ring is then broken).
+ *
+ * Called only when every entry seen so far has been taken: re-reading avail->idx on every pop
+ * would miss the cache each time the driver has added a request since (it writes that line on
+ * another core), and the entries already known need no second look.
+ */
+static int avail_refresh(struct hy_vring *vr)
 {
-	uint16_t avail_idx, pending, head;
-
-	if (unlikely(vr->broken))
-		return -EIO;
-
 	/* Pairs with the driver's virtio_wmb() before it publishes avail->idx in
-	 * virtqueue_add_split(): the ring entries and descriptors below are read after it. */
-	avail_idx = hy_load_acquire(&vr->avail->idx);
-	pending = (uint16_t)(avail_idx - vr->last_avail);
-	if (pending == 0)
-		return 0;
+	 * virtqueue_add_split(): ring entries and descriptors of the chains up to the index read
+	 * here are read after this load. */
+	uint16_t avail_idx = hy_load_acquire(&vr->avail->idx);
+	uint16_t pending = (uint16_t)(avail_idx - vr->last_avail);
+
 	/* At most num chains can be outstanding (2.7.6: the ring has num entries). */
 	if (unlikely(pending > vr->num)) {
 		hy_log_rl(WARN, 0, "avail->idx %u is %u ahead of last_avail %u in a ring of %u",
 			  avail_idx, pending, vr->last_avail, vr->num);
 		vr->broken = true;
 		return -EIO;
+	}
+	vr->avail_ahead = pending;
+	return pending;
+}
+
+int hy_vring_pop(struct hy_vring *vr, struct hy_chain *chain)
+{
+	uint16_t head;
+	int ret;
+
+	if (unlikely(vr->broken))
+		return -EIO;
+	if (!vr->avail_ahead) {
+		ret = avail_refresh(vr);
+		if (ret <= 0)
+			return ret;
 	}
 	head = hy_load_relaxed(&vr->avail->ring[vr->last_avail & (vr->num - 1)]);
 	if (unlikely(head >= vr->num)) {
@@ -467,6 +562,7 @@ int hy_vring_pop(struct hy_vring *vr, struct hy_chain *chain)
 		hy_store_release(&vr->inflight->desc[head].inflight, (uint8_t)1);
 	}
 	vr->last_avail++;
+	vr->avail_ahead--;
 	/* Kicks wanted: avail_event follows what we consumed (see kicks_write()). */
 	if (vr->event_idx && vr->kicks_enabled)
 		hy_store_relaxed(avail_event_ptr(vr), vr->last_avail);
@@ -664,6 +760,7 @@ int hy_vring_inflight_attach(struct hy_vring *vr, struct hy_inflight_queue *inf,
 		inuse += inf->desc[i].inflight ? 1 : 0;
 	vr->inflight = inf;
 	vr->last_avail = (uint16_t)(used + inuse);
+	vr->avail_ahead = 0;
 	vr->inflight_counter = 0;
 	if (!inuse)
 		return 0;

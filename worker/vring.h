@@ -82,6 +82,7 @@ struct hy_vring {
 	struct hy_vring_avail *avail;
 	struct hy_vring_used *used;
 	uint16_t last_avail;	 /* next avail ring slot to read */
+	uint16_t avail_ahead;	 /* entries past last_avail seen published at the last avail->idx read */
 	uint16_t used_idx;	 /* our shadow of used->idx, published by hy_vring_flush() */
 	uint16_t signalled_used; /* used->idx at the last call signal (EVENT_IDX) */
 	bool signalled_valid;

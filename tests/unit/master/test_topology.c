@@ -633,7 +633,7 @@ Test(topology, backend_type)
 		   "backend type 'nvme' has no path; expected pci:");
 	expect_err(DEV_START "    backend: { type: ram, path: /x, size: 1G }\n" Q0,
 		   "t.yaml:5:27: ", "devices[0].backend.path: ",
-		   "backend type 'ram' has no path; expected only type and size");
+		   "backend type 'ram' has no path; expected type and size");
 }
 
 Test(topology, device_names)
@@ -990,6 +990,24 @@ Test(topology, backend_names)
 	cr_assert_str_eq(hy_backend_name(HY_BE_URING), "uring");
 	cr_assert_str_eq(hy_backend_name(HY_BE_RAM), "ram");
 	cr_assert_str_eq(hy_backend_name(HY_BE_NULL), "null");
+}
+
+Test(topology, null_read_zeroes)
+{
+	cr_assert_eq(parse(DEV_START "    backend: { type: null, size: 1G }\n" Q0), 0, "%s", err);
+	cr_assert(topo.devices[0].read_zeroes, "a null disk reads zeroes unless told otherwise");
+	cr_assert_eq(
+		parse(DEV_START "    backend: { type: null, size: 1G, read_zeroes: false }\n" Q0),
+		0, "%s", err);
+	cr_assert(!topo.devices[0].read_zeroes);
+	cr_assert_eq(parse(DEV_START "    backend: { type: null, size: 1G, read_zeroes: on }\n" Q0),
+		     0, "%s", err);
+	cr_assert(topo.devices[0].read_zeroes);
+	expect_err(DEV_START "    backend: { type: null, size: 1G, read_zeroes: maybe }\n" Q0,
+		   "t.yaml:5:51: ", "devices[0].backend.read_zeroes: ", "'maybe' is not a boolean");
+	expect_err(DEV_START "    backend: { type: ram, size: 1G, read_zeroes: false }\n" Q0,
+		   "t.yaml:5:37: ", "devices[0].backend",
+		   "read_zeroes: belongs to backend type null");
 }
 
 /* ---- nvme ---------------------------------------------------------------------------------- */
