@@ -3,11 +3,15 @@
 """bench/report.py: turn bench/run.sh's raw hydra-bench results into the report.
 
 usage: report.py --runs RUNS.jsonl --pingpong PP.json --machine JSON --duration S --ramp S
-                 --idle S --out PREFIX
+                 --idle S [--repeat K] --out PREFIX
+
+Each run's label is DAEMON|BACKEND|WORKLOAD|ROUND (ROUND missing counts as round 1). For each
+point and daemon the round with the median IOPS per backend core (the lower middle for an even
+count) stands for it in the tables and the chart; the per-round Hydra/qsd ratios are listed too.
 
 Writes PREFIX.md (tables: each figure for Hydra and qsd and the Hydra/qsd ratio; idle cost;
-the machine's floor; the issue's targets, met or not), PREFIX.json (everything raw) and
-PREFIX.png (gnuplot: IOPS per backend core and p99 latency per workload).
+the machine's floor; the issue's targets, met or not), PREFIX.json (everything raw, every round)
+and PREFIX.png (gnuplot: IOPS per backend core and p99 latency per workload).
 """
 import argparse
 import json
@@ -49,19 +53,41 @@ def others(snap0, snap1, own_names, seconds):
 
 
 def load_runs(path):
-    runs = {}
+    """Every run in file order, and {(backend, workload, daemon): {round: run}}."""
+    raw, runs = [], {}
     for line in open(path):
         line = line.strip()
         if not line:
             continue
         r = json.loads(line)
-        daemon, backend, name = r["label"].split("|", 2)
-        runs[(backend, name, daemon)] = r
-    return runs
+        f = r["label"].split("|")
+        rnd = 1
+        if len(f) > 3 and f[-1].isdigit():
+            rnd = int(f.pop())
+        daemon, backend, name = f[0], f[1], "|".join(f[2:])
+        raw.append(r)
+        runs.setdefault((backend, name, daemon), {})[rnd] = r
+    return raw, runs
+
+
+def median_round(rounds):
+    """The round whose IOPS per backend core is the median (lower middle for an even count)."""
+    order = sorted(rounds, key=lambda k: (rounds[k]["iops_per_backend_core"], k))
+    return order[(len(order) - 1) // 2] if order else None
 
 
 def ratio(a, b):
     return a / b if b else float("nan")
+
+
+def round_ratios(hr, qr):
+    """Hydra/qsd IOPS per backend core, round by round ("n/a" where one of the two is missing)."""
+    out = []
+    for k in sorted(set(hr) | set(qr)):
+        h, q = hr.get(k), qr.get(k)
+        v = ratio(h["iops_per_backend_core"], q["iops_per_backend_core"]) if h and q else float("nan")
+        out.append("n/a" if v != v else f"{v:.2f}")
+    return " ".join(out)
 
 
 def fmt_int(v):
@@ -84,6 +110,7 @@ def main():
     ap.add_argument("--duration", required=True)
     ap.add_argument("--ramp", required=True)
     ap.add_argument("--idle", required=True)
+    ap.add_argument("--repeat", type=int, help="rounds per point (default: the most found)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--snap0")
     ap.add_argument("--snap1")
@@ -93,18 +120,36 @@ def main():
         return 0
     a = ap.parse_args()
 
-    runs = load_runs(a.runs)
+    raw, all_rounds = load_runs(a.runs)
     pp = json.load(open(a.pingpong))
     machine = json.loads(a.machine)
     points = []
-    for (backend, name, daemon) in runs:
+    for (backend, name, daemon) in all_rounds:
         if daemon == "hydra" and name != "idle" and (backend, name) not in points:
             points.append((backend, name))
+    # The representative of each (backend, workload, daemon): its median round.
+    runs, rep_round = {}, {}
+    for key, rounds in all_rounds.items():
+        rep_round[key] = median_round(rounds)
+        runs[key] = rounds[rep_round[key]]
+    repeat = a.repeat or max((len(v) for k, v in all_rounds.items() if k[1] != "idle"), default=1)
 
     md = []
     md.append(f"# Hydra vs qemu-storage-daemon, {machine['date'][:10]}\n")
-    md.append("Produced by `bench/run.sh` (hydra-bench driving both daemons in one run). "
-              f"Each point: {a.ramp} s ramp, then {a.duration} s measured.\n")
+    if repeat > 1:
+        md.append("Produced by `bench/run.sh` (hydra-bench driving both daemons in one run). "
+                  f"Each point: {a.ramp} s ramp, then {a.duration} s measured, {repeat} rounds, "
+                  "each round Hydra then qsd, so that the two alternate in time. Every figure "
+                  "below is the median round's: for each point and daemon, the round with the "
+                  "median IOPS per backend core "
+                  f"{'(the lower middle, for an even count) ' if repeat % 2 == 0 else ''}gives "
+                  "its IOPS, latency and cores; the IOPS/core ratio is the ratio of the two "
+                  "medians, and the last column lists the ratio of every round. The idle "
+                  "measurement and the machine's floor are taken once.\n")
+    else:
+        md.append("Produced by `bench/run.sh` (hydra-bench driving both daemons in one run). "
+                  f"Each point: {a.ramp} s ramp, then {a.duration} s measured, one round (Hydra "
+                  "then qsd): single samples, no medians.\n")
     md.append("## Machine\n")
     md.append(f"- cpus: {machine['nproc']}, model: {machine['cpu_model']}, kernel "
               f"{machine['kernel']}")
@@ -116,7 +161,8 @@ def main():
         own = {"hydra", "hydra-bench", "pingpong", "hydractl", "run.sh",
                "python3", "sleep", "awk", "sed", "grep", "date", "cat", "taskset",
                "qemu-storage-da"}
-        own |= {n for n in ("hy-null.0", "hy-null.1", "hy-file.0", "hy-file.1")}
+        own |= {n for n in ("hy-null.0", "hy-null.1", "hy-nullz.0", "hy-nullz.1",
+                            "hy-file.0", "hy-file.1")}
         top = others(a.snap0, a.snap1, own, a.run_seconds)
         if top:
             md.append("- busiest other processes during the run (cores, counting their finished "
@@ -130,37 +176,44 @@ def main():
     md.append("IOPS per backend core = IOPS / (backend CPU seconds / wall seconds), the backend "
               "being every Hydra process (master and all workers, pids from the status socket) "
               "or the qemu-storage-daemon process (all its threads), from /proc/PID/stat "
-              "utime+stime over the measured window.\n")
+              "utime+stime over the measured window. Each daemon's figures are from its median "
+              "round (see above).\n")
     md.append("| backend | workload | Hydra IOPS | qsd IOPS | ratio | Hydra p50 / p99 us | "
               "qsd p50 / p99 us | Hydra cores | qsd cores | Hydra IOPS/core | qsd IOPS/core "
-              "| ratio |")
-    md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "| ratio | IOPS/core ratio, each round |")
+    md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     chart = []
+    be_names = {"null": "null", "nullz": "null, zeroing reads", "file": "file (tmpfs)"}
     for backend, name in points:
         h = runs.get((backend, name, "hydra"))
         q = runs.get((backend, name, "qsd"))
         if not h or not q:
             continue
         hl, ql = h["latency"], q["latency"]
-        be = "null" if backend == "null" else "file (tmpfs)"
+        be = be_names.get(backend, backend)
+        each = round_ratios(all_rounds[(backend, name, "hydra")],
+                            all_rounds[(backend, name, "qsd")])
         md.append(
             f"| {be} | {name} | {fmt_int(h['iops'])} | {fmt_int(q['iops'])} | "
             f"{fmt_ratio(ratio(h['iops'], q['iops']))} | {us(hl['p50_us'])} / {us(hl['p99_us'])} | "
             f"{us(ql['p50_us'])} / {us(ql['p99_us'])} | {h['backend_cores']:.2f} | "
             f"{q['backend_cores']:.2f} | {fmt_int(h['iops_per_backend_core'])} | "
             f"{fmt_int(q['iops_per_backend_core'])} | "
-            f"{fmt_ratio(ratio(h['iops_per_backend_core'], q['iops_per_backend_core']))} |")
+            f"{fmt_ratio(ratio(h['iops_per_backend_core'], q['iops_per_backend_core']))} | "
+            f"{each} |")
         short = (name.replace("randread", "rr").replace("randwrite", "rw")
                  .replace(", 1 queue", " 1q").replace(", 2 queues", " 2q")
                  .replace(", busy-poll", " poll").replace("128k read", "128k seq"))
-        chart.append((f"{backend}: {short}", h["iops_per_backend_core"],
+        chart.append((f"{'null zeroing' if backend == 'nullz' else backend}: {short}", h["iops_per_backend_core"],
                       q["iops_per_backend_core"], h["latency"]["p99_us"],
                       q["latency"]["p99_us"]))
     md.append("")
     md.append("Waiting: every figure is interrupt-driven (hydra-bench sleeps in poll() on the "
               "call eventfd, with EVENT_IDX) for both daemons, except the row marked busy-poll, "
               "where hydra-bench spins on the used ring for both. Indirect descriptors, as "
-              "Linux's virtio-blk driver uses them. 128k read is sequential.\n")
+              "Linux's virtio-blk driver uses them. 128k read is sequential. \"null\" leaves "
+              "the read buffer untouched for both daemons; \"null, zeroing reads\" zeroes it "
+              "for both (see below).\n")
 
     md.append("## Idle cost\n")
     md.append(f"Both queues connected and used once, then no I/O for {a.idle} s (after a 2 s "
@@ -169,7 +222,7 @@ def main():
     md.append("|---|---:|---:|")
     idle = {}
     for daemon in ("hydra", "qsd"):
-        r = runs.get(("null", "idle", daemon))
+        r = runs.get(("null", "idle", daemon))  # taken once: its only round
         if not r:
             continue
         by = r.get("backend_cpu_s_by_pid", {})
@@ -209,13 +262,18 @@ def main():
 
     md.append("## The issue's targets\n")
     tgt = []
-    for q_name in ("4k randread QD128, 1 queue", "4k randread QD128, 2 queues"):
-        h = runs.get(("null", q_name, "hydra"))
-        q = runs.get(("null", q_name, "qsd"))
+    for backend, what, q_name in (("null", "null", "4k randread QD128, 1 queue"),
+                                  ("null", "null", "4k randread QD128, 2 queues"),
+                                  ("nullz", "null with zeroing reads (both)",
+                                   "4k randread QD128, 1 queue")):
+        h = runs.get((backend, q_name, "hydra"))
+        q = runs.get((backend, q_name, "qsd"))
         if h and q:
             rr = ratio(h["iops_per_backend_core"], q["iops_per_backend_core"])
-            tgt.append((f"null, {q_name}: IOPS per backend core at least 3x qsd's",
-                        f"{fmt_ratio(rr)}", rr >= 3))
+            each = round_ratios(all_rounds[(backend, q_name, "hydra")],
+                                all_rounds[(backend, q_name, "qsd")])
+            tgt.append((f"{what}, {q_name}: IOPS per backend core at least 3x qsd's",
+                        f"{fmt_ratio(rr)} (median vs median); each round: {each}", rr >= 3))
     h = runs.get(("null", "4k randread QD1, 1 queue", "hydra"))
     q = runs.get(("null", "4k randread QD1, 1 queue", "qsd"))
     if h and q:
@@ -227,6 +285,7 @@ def main():
         tgt.append(("an idle worker under 1 % CPU",
                     f"busiest Hydra process {idle['hydra'][1]:.2f} %, all of Hydra "
                     f"{idle['hydra'][0]:.2f} %", idle["hydra"][1] < 1.0))
+    md.append("Measured on the median rounds, as the table above.\n")
     md.append("| target | measured | met |")
     md.append("|---|---|---|")
     for t, m, ok in tgt:
@@ -234,13 +293,19 @@ def main():
     md.append("")
 
     md.append("## How the two are made comparable\n")
-    md.append("- Backends: Hydra `null` vs qsd `null-co,read-zeroes=on` (both return zeroes, "
-              "drop writes). Hydra `uring` on a 256 MiB file on tmpfs (/dev/shm) vs qsd "
+    md.append("- Backends: Hydra `null` with `read_zeroes: false` vs qsd "
+              "`null-co,read-zeroes=off`: both leave the read buffer untouched and drop writes. "
+              "That is QEMU 7.2's null-co default and what SPDK's null bdev does, so a request "
+              "costs what each daemon itself costs rather than a 4 KiB memset. One point, "
+              "\"null, zeroing reads\" (4k randread QD128, 1 queue), uses Hydra `null` with "
+              "its default `read_zeroes: true` vs qsd `null-co,read-zeroes=on`: both zero every "
+              "read buffer. Hydra `uring` on a 256 MiB file on tmpfs (/dev/shm) vs qsd "
               "`file,aio=io_uring,cache.direct=off` on another 256 MiB tmpfs file: tmpfs has no "
               "O_DIRECT, so Hydra falls back to buffered io_uring and qsd is told to be "
               "buffered: both go through the page cache with io_uring. Both files are "
               "fallocated up front.")
-    md.append("- One daemon each serves both devices; each export/device has 2 queues. Hydra: "
+    md.append("- One daemon each serves all three devices (null, null with zeroing reads, "
+              "file); each export/device has 2 queues. Hydra: "
               "one worker process per queue, queue 0 on cpu 0 and queue 1 on cpu 1, idle_us "
               "1000 (default). qsd: its default single event-loop thread (no iothread: in QEMU "
               "7.2 an export runs in one AioContext whatever the queue count, so an iothread "
@@ -258,17 +323,25 @@ def main():
     md.append("- qsd with an iothread was tried and measures the same: QEMU 7.2's vhost-user "
               "export registers its kick fds without a poll handler, so an iothread's adaptive "
               "polling never polls the rings; it only moves the one event loop to another "
-              "thread.\n")
+              "thread.")
+    md.append(f"- Rounds: each point runs {repeat} time{'s' if repeat != 1 else ''}, Hydra "
+              "then qsd in every round, so slow changes in the machine's load fall on both "
+              "alike: on a shared virtual machine one sample can differ from the next by 30 %. "
+              "Medians, not means, so that one disturbed round does not move the figure.\n")
 
     md.append("Raw results: the .json next to this file (one hydra-bench --json object per run, "
-              "plus the ping-pong and the machine). Chart: the .png next to it.\n")
+              "every round, its round the label's last field; plus the ping-pong and the "
+              "machine; \"representatives\" names the median round of each point). Chart (the "
+              "median rounds): the .png next to it.\n")
 
     with open(a.out + ".md", "w") as f:
         f.write("\n".join(md))
     with open(a.out + ".json", "w") as f:
         json.dump({"machine": machine, "pingpong": pp, "duration_s": float(a.duration),
-                   "ramp_s": float(a.ramp), "idle_s": float(a.idle),
-                   "runs": [runs[k] for k in runs]}, f, indent=1)
+                   "ramp_s": float(a.ramp), "idle_s": float(a.idle), "repeat": repeat,
+                   "representatives": [{"backend": k[0], "workload": k[1], "daemon": k[2],
+                                        "round": rep_round[k]} for k in all_rounds],
+                   "runs": raw}, f, indent=1)
 
     dat = a.out + ".dat"
     with open(dat, "w") as f:
@@ -283,6 +356,7 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
 set xtics rotate by -30 scale 0 font ",9"
+set rmargin 14
 set grid ytics
 set key top right
 set ylabel "IOPS per backend core"

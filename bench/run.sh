@@ -1,22 +1,28 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# usage: bench/run.sh [--duration S] [--ramp S] [--idle S] [--out DIR] [--no-deps]
-#                     [--wait-quiet S]
+# usage: bench/run.sh [--duration S] [--ramp S] [--idle S] [--repeat K] [--out DIR]
+#                     [--no-deps] [--wait-quiet S]
+#   --repeat K: run every point K times (default 3), each round Hydra then qsd; the report
+#   shows each daemon's median round and the Hydra/qsd ratio of every round
 #
 # Hydra against qemu-storage-daemon, side by side, in one run, with hydra-bench driving both:
 #
-#   backends   Hydra null            vs  qsd null-co (read-zeroes=on)
-#              Hydra uring on tmpfs  vs  qsd file, aio=io_uring, cache.direct=off, on tmpfs
+#   backends   Hydra null, read_zeroes: false  vs  qsd null-co, read-zeroes=off
+#              Hydra null (zeroing reads)      vs  qsd null-co, read-zeroes=on (one point)
+#              Hydra uring on tmpfs            vs  qsd file, aio=io_uring, cache.direct=off
 #   matrix     4k randread QD1, QD32, QD128 on 1 and 2 queues; 4k randwrite QD32;
-#              128k sequential read QD8; plus 4k randread QD1 busy-polling (null only)
-#   idle       each daemon with a connected, idle frontend (2 queues) for --idle seconds
-#   floor      bench/pingpong: a cache line bounced between cpu 0 and cpu 1
+#              128k sequential read QD8; plus 4k randread QD1 busy-polling (null only) and
+#              4k randread QD128 on 1 queue with zeroing reads (nullz)
+#   rounds     every point --repeat times, each round Hydra then qsd, so the two alternate
+#   idle       each daemon with a connected, idle frontend (2 queues) for --idle seconds (once)
+#   floor      bench/pingpong: a cache line bounced between cpu 0 and cpu 1 (once)
 #
 # Writes bench/results/<date>.md (the table), <date>.json (every raw hydra-bench result, the
 # floor, the machine) and <date>.png (gnuplot: IOPS per backend core and p99 latency).
 # Needs a Debian 12 machine with 2 or more cpus; installs what it needs (tools/deps.sh --test).
-# Takes about 4 minutes with the defaults (each point: 1 s ramp + 4 s measured).
+# Takes about 10 minutes with the defaults (18 points x 3 rounds x 2 daemons, each run: 1 s
+# ramp + 4 s measured; --repeat 1 takes about 4).
 #
 # Placement (2 cores): Hydra's workers run queue 0 on cpu 0 and queue 1 on cpu 1 (topology);
 # qemu-storage-daemon (one event-loop thread, no iothread) is pinned to cpu 0, where Hydra's
@@ -26,18 +32,23 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-duration=4 ramp=1 idle=10 out=$root/bench/results deps=1 wait_quiet=0
+duration=4 ramp=1 idle=10 repeat=3 out=$root/bench/results deps=1 wait_quiet=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--duration) duration=$2; shift 2 ;;
 	--ramp) ramp=$2; shift 2 ;;
 	--idle) idle=$2; shift 2 ;;
+	--repeat) repeat=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--no-deps) deps=0; shift ;;
 	--wait-quiet) wait_quiet=$2; shift 2 ;;
-	*) sed -n '4,6p' "$0" | sed 's/^# //' >&2; exit 2 ;;
+	*) sed -n '4,7p' "$0" | sed 's/^# //' >&2; exit 2 ;;
 	esac
 done
+if ! [[ $repeat =~ ^[1-9][0-9]*$ ]]; then
+	echo "bench: --repeat needs a positive integer, not '$repeat'" >&2
+	exit 2
+fi
 
 [[ $deps -eq 1 ]] && "$root/tools/deps.sh" --test
 if [[ $(nproc) -lt 2 ]]; then
@@ -84,6 +95,11 @@ hydra:
   log_level: warn
 devices:
   - name: null
+    backend: { type: null, size: 1GiB, read_zeroes: false }
+    queues:
+      - { cpu: 0 }
+      - { cpu: 1 }
+  - name: nullz
     backend: { type: null, size: 1GiB }
     queues:
       - { cpu: 0 }
@@ -97,17 +113,23 @@ EOT
 "$build/hydra" --topology "$work/topology.yaml" >"$work/hydra.log" 2>&1 &
 hydra_pid=$!
 wait_sock "$work/status.sock" $hydra_pid hydra
+wait_sock "$work/nullz.sock" $hydra_pid hydra
 wait_sock "$work/file.sock" $hydra_pid hydra
 
-# One daemon serving both exports, as Hydra does; its single event loop pinned to cpu 0.
+# One daemon serving all three exports, as Hydra does; its single event loop pinned to cpu 0.
+# null: read-zeroes=off (QEMU 7.2's null-co default, as SPDK's null bdev; Hydra read_zeroes:
+# false); nullz: read-zeroes=on (Hydra's default).
 taskset -c 0 "$QSD" \
-	--blockdev driver=null-co,node-name=qnull,size=1073741824,read-zeroes=on \
+	--blockdev driver=null-co,node-name=qnull,size=1073741824,read-zeroes=off \
+	--blockdev driver=null-co,node-name=qnullz,size=1073741824,read-zeroes=on \
 	--blockdev "driver=file,filename=$qimg,node-name=qfile,aio=io_uring,cache.direct=off" \
 	--export "type=vhost-user-blk,id=enull,node-name=qnull,addr.type=unix,addr.path=$work/qsd-null.sock,writable=on,num-queues=2" \
+	--export "type=vhost-user-blk,id=enullz,node-name=qnullz,addr.type=unix,addr.path=$work/qsd-nullz.sock,writable=on,num-queues=2" \
 	--export "type=vhost-user-blk,id=efile,node-name=qfile,addr.type=unix,addr.path=$work/qsd-file.sock,writable=on,num-queues=2" \
 	>"$work/qsd.log" 2>&1 &
 qsd_pid=$!
 wait_sock "$work/qsd-null.sock" $qsd_pid qsd
+wait_sock "$work/qsd-nullz.sock" $qsd_pid qsd
 wait_sock "$work/qsd-file.sock" $qsd_pid qsd
 
 raw=$work/runs.jsonl
@@ -154,27 +176,31 @@ own0=$OWN
 python3 "$root/bench/report.py" --snapshot "$work/snap0.json"
 run_start=$(date +%s)
 
-# point NAME BACKEND(null|file) ARGS...: the same run against Hydra, then qsd.
+# point NAME BACKEND(null|nullz|file) ARGS...: $repeat rounds, each the same run against Hydra,
+# then qsd, so that the two alternate in time. Labels: DAEMON|BACKEND|NAME|ROUND.
 point() {
 	local name=$1 be=$2
 	shift 2
 	local cpus=1
 	[[ " $* " == *" -q 2 "* ]] && cpus=1,0
-	echo "bench: $name ($be)" >&2
-	for daemon in hydra qsd; do
-		local sock pidarg
-		if [[ $daemon == hydra ]]; then
-			sock=$work/$be.sock pidarg=(--hydra-status "$work/status.sock")
-		else
-			sock=$work/qsd-$be.sock pidarg=(--backend-pid "$qsd_pid")
-		fi
-		if ! "$bench" -s "$sock" "${pidarg[@]}" --cpus $cpus --ramp "$ramp" \
-			-t "$duration" --json --progress never --io-timeout 10000 \
-			--label "$daemon|$be|$name" "$@" >>"$raw" 2>"$work/err"; then
-			echo "bench: $name on $daemon failed:" >&2
-			cat "$work/err" >&2
-			exit 1
-		fi
+	echo "bench: $name ($be), $repeat round(s)" >&2
+	local round daemon
+	for round in $(seq "$repeat"); do
+		for daemon in hydra qsd; do
+			local sock pidarg
+			if [[ $daemon == hydra ]]; then
+				sock=$work/$be.sock pidarg=(--hydra-status "$work/status.sock")
+			else
+				sock=$work/qsd-$be.sock pidarg=(--backend-pid "$qsd_pid")
+			fi
+			if ! "$bench" -s "$sock" "${pidarg[@]}" --cpus $cpus --ramp "$ramp" \
+				-t "$duration" --json --progress never --io-timeout 10000 \
+				--label "$daemon|$be|$name|$round" "$@" >>"$raw" 2>"$work/err"; then
+				echo "bench: $name on $daemon (round $round) failed:" >&2
+				cat "$work/err" >&2
+				exit 1
+			fi
+		done
 	done
 }
 
@@ -193,8 +219,10 @@ for be in null file; do
 	point "128k read QD8, 1 queue" $be -w read -b 128k -d 8 -q 1
 done
 point "4k randread QD1, 1 queue, busy-poll" null -w randread -b 4k -d 1 -q 1 --poll
+point "4k randread QD128, 1 queue" nullz -w randread -b 4k -d 128 -q 1
 
-# Idle cost: connected, both queues up, one read each, then nothing for $idle seconds.
+# Idle cost: connected, both queues up, one read each, then nothing for $idle seconds. Once
+# (round 1 only): an idle daemon does not vary the way a loaded one does.
 for daemon in hydra qsd; do
 	echo "bench: idle $daemon for ${idle}s" >&2
 	if [[ $daemon == hydra ]]; then
@@ -203,7 +231,7 @@ for daemon in hydra qsd; do
 		args=(-s "$work/qsd-null.sock" --backend-pid "$qsd_pid")
 	fi
 	"$bench" "${args[@]}" -w idle -q 2 --ramp 2 -t "$idle" --json --progress never \
-		--label "$daemon|null|idle" >>"$raw"
+		--label "$daemon|null|idle|1" >>"$raw"
 done
 
 read -r rb1 rt1 < <(stat_busy)
@@ -245,7 +273,7 @@ print(json.dumps({
 PY
 )
 python3 "$root/bench/report.py" --runs "$raw" --pingpong "$work/pingpong.json" \
-	--machine "$machine" --duration "$duration" --ramp "$ramp" --idle "$idle" \
+	--machine "$machine" --duration "$duration" --ramp "$ramp" --idle "$idle" --repeat "$repeat" \
 	--snap0 "$work/snap0.json" --snap1 "$work/snap1.json" --run-seconds "$run_seconds" \
 	--out "$out/$date"
 echo "bench: wrote $out/$date.md, $out/$date.json, $out/$date.png" >&2
