@@ -157,6 +157,14 @@ def main():
     md.append(f"- other work on the machine: {ob:.2f} cores busy just before the run, {od:.2f} "
               "on average during it (all CPU time minus Hydra's, qsd's and hydra-bench's); load "
               f"average at the end {' '.join(machine['loadavg_at_end'])}")
+    if "steal_cores_during" in machine:
+        md.append(f"- of that, steal: {machine['steal_cores_during']:.2f} cores on average, time "
+                  "the host gave our vcpus' turn to something else (other guests): no process "
+                  "here shows it, and it falls on whichever daemon was running")
+    if "irq_cores_during" in machine:
+        md.append(f"- of that, interrupts (irq + softirq): {machine['irq_cores_during']:.2f} "
+                  "cores on average, charged to no process; much of it is the run's own "
+                  "wake-ups (eventfd signals, IPIs between the two cores)")
     if a.snap0 and a.snap1 and a.run_seconds > 0:
         own = {"hydra", "hydra-bench", "pingpong", "hydractl", "run.sh",
                "python3", "sleep", "awk", "sed", "grep", "date", "cat", "taskset",

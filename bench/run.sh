@@ -3,7 +3,7 @@
 #
 # usage: bench/run.sh [--duration S] [--ramp S] [--idle S] [--repeat K] [--out DIR]
 #                     [--no-deps] [--wait-quiet S]
-#   --repeat K: run every point K times (default 3), each round Hydra then qsd; the report
+#   --repeat K: run every point K times (default 5), each round Hydra then qsd; the report
 #   shows each daemon's median round and the Hydra/qsd ratio of every round
 #
 # Hydra against qemu-storage-daemon, side by side, in one run, with hydra-bench driving both:
@@ -21,8 +21,10 @@
 # Writes bench/results/<date>.md (the table), <date>.json (every raw hydra-bench result, the
 # floor, the machine) and <date>.png (gnuplot: IOPS per backend core and p99 latency).
 # Needs a Debian 12 machine with 2 or more cpus; installs what it needs (tools/deps.sh --test).
-# Takes about 10 minutes with the defaults (18 points x 3 rounds x 2 daemons, each run: 1 s
-# ramp + 4 s measured; --repeat 1 takes about 4).
+# Takes about 9 minutes with the defaults (18 points x 5 rounds x 2 daemons, each run: 0.5 s
+# ramp + 2 s measured; --repeat 1 takes about 2). Short runs and more rounds: on a shared virtual
+# machine the host's load comes in bursts of seconds, and a median of five short samples holds up
+# better than one of three long ones.
 #
 # Placement (2 cores): Hydra's workers run queue 0 on cpu 0 and queue 1 on cpu 1 (topology);
 # qemu-storage-daemon (one event-loop thread, no iothread) is pinned to cpu 0, where Hydra's
@@ -32,7 +34,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-duration=4 ramp=1 idle=10 repeat=3 out=$root/bench/results deps=1 wait_quiet=0
+duration=2 ramp=0.5 idle=10 repeat=5 out=$root/bench/results deps=1 wait_quiet=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--duration) duration=$2; shift 2 ;;
@@ -138,8 +140,10 @@ bench=$build/hydra-bench
 
 # Other work on the machine skews every figure: measure how much CPU others take, before the run
 # (2 s sample) and during it (all cpu time minus hydra's, qsd's and hydra-bench's).
-stat_busy() { # busy and total ticks of all cpus
-	awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat
+# busy, total, steal and irq+softirq ticks of all cpus (steal: the host ran something else;
+# interrupt time is charged to no process, and much of it is the run's own wake-ups)
+stat_busy() {
+	awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9, $9, $7+$8}' /proc/stat
 }
 # OWN = ticks of hydra (master, workers), qsd and this shell's finished children (hydra-bench,
 # pingpong). Not in a subshell: bash's `times` reports the calling shell's children.
@@ -149,16 +153,20 @@ own_ticks() {
 		grep -o '"pid": [0-9]*' | grep -o '[0-9]*$') $qsd_pid; do
 		[[ -r /proc/$p/stat ]] && t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
 	done
-	OWN=$(times | tail -1 | awk -v t=$t -v hz="$(getconf CLK_TCK)" '{
+	# A builtin with a redirection runs in this shell; in a pipeline or $(...) it would run in a
+	# forked subshell, whose children are none (that is how hydra-bench's own time once went
+	# uncounted and showed up as "other work").
+	times >"$work/times"
+	OWN=$(tail -1 "$work/times" | awk -v t=$t -v hz="$(getconf CLK_TCK)" '{
 		s = 0
 		for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); s += a[1] * 60 + a[2] }
 		printf "%d", t + s * hz }')
 }
 busy_now() { # cores busy over 2 s (only others: nothing of ours runs yet)
 	local b0 t0 b1 t1
-	read -r b0 t0 < <(stat_busy)
+	read -r b0 t0 _ _ < <(stat_busy)
 	sleep 2
-	read -r b1 t1 < <(stat_busy)
+	read -r b1 t1 _ _ < <(stat_busy)
 	awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v n="$(nproc)" 'BEGIN{printf "%.2f", t ? b / t * n : 0}'
 }
 others_before=$(busy_now)
@@ -170,7 +178,7 @@ while awk -v x="$others_before" 'BEGIN{exit !(x > 0.15)}' && [[ $waited -lt $wai
 	others_before=$(busy_now)
 done
 echo "bench: other work before the run: $others_before cores busy" >&2
-read -r rb0 rt0 < <(stat_busy)
+read -r rb0 rt0 rs0 ri0 < <(stat_busy)
 own_ticks
 own0=$OWN
 python3 "$root/bench/report.py" --snapshot "$work/snap0.json"
@@ -234,14 +242,18 @@ for daemon in hydra qsd; do
 		--label "$daemon|null|idle|1" >>"$raw"
 done
 
-read -r rb1 rt1 < <(stat_busy)
+read -r rb1 rt1 rs1 ri1 < <(stat_busy)
 own_ticks
 own1=$OWN
 python3 "$root/bench/report.py" --snapshot "$work/snap1.json"
 run_seconds=$(($(date +%s) - run_start))
 others_during=$(awk -v b=$((rb1 - rb0)) -v o=$((own1 - own0)) -v t=$((rt1 - rt0)) -v n="$(nproc)" \
 	'BEGIN{x = t ? (b - o) / t * n : 0; printf "%.2f", x < 0 ? 0 : x}')
-echo "bench: other work during the run: $others_during cores busy on average" >&2
+steal_during=$(awk -v s=$((rs1 - rs0)) -v t=$((rt1 - rt0)) -v n="$(nproc)" \
+	'BEGIN{printf "%.2f", t ? s / t * n : 0}')
+irq_during=$(awk -v s=$((ri1 - ri0)) -v t=$((rt1 - rt0)) -v n="$(nproc)" \
+	'BEGIN{printf "%.2f", t ? s / t * n : 0}')
+echo "bench: other work during the run: $others_during cores busy on average ($steal_during of it steal, $irq_during interrupts)" >&2
 
 if grep -qE 'killed by signal|exited with code|core dumped' "$work/hydra.log"; then
 	echo "bench: a hydra worker died during the run:" >&2
@@ -251,7 +263,7 @@ fi
 
 date=$(date +%F)
 mkdir -p "$out"
-machine=$(python3 - "$build" "$QSD" "$others_before" "$others_during" <<'PY'
+machine=$(python3 - "$build" "$QSD" "$others_before" "$others_during" "$steal_during" "$irq_during" <<'PY'
 import json, os, platform, subprocess, sys
 def sh(*a):
     try:
@@ -269,6 +281,7 @@ print(json.dumps({
     "hydra_commit": sh("git", "-C", os.path.dirname(sys.argv[1]), "rev-parse", "--short", "HEAD"),
     "date": sh("date", "-Is"),
     "others_busy_cores_before": float(sys.argv[3]), "others_busy_cores_during": float(sys.argv[4]),
+    "steal_cores_during": float(sys.argv[5]), "irq_cores_during": float(sys.argv[6]),
 }))
 PY
 )
