@@ -11,6 +11,7 @@
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <hwloc.h>
 #include <numa.h>
 #include <signal.h>
@@ -677,6 +678,15 @@ int hy_worker_run(const struct hy_worker_args *a)
 			empty = 0;
 			continue;
 		}
+		/*
+		 * Nothing to do but wait for the backend. A backend with a completion fd (uring)
+		 * has its requests done by kernel threads (io_uring's io-wq workers, which carry
+		 * our cpu affinity), and those need this very cpu: spinning would keep them off it
+		 * until the scheduler's tick preempts us. Measured on tmpfs, 4k randread QD32: p99
+		 * 2.2 ms spinning, 0.2 to 1.1 ms yielding, and half again as many IOPS.
+		 */
+		if (w.be_efd >= 0 && w.sq->stats.inflight)
+			sched_yield();
 		/*
 		 * Reading the clock costs more than an empty pass (perf: 36% of a polling worker's
 		 * time went to clock_gettime): look at it once every IDLE_CHECK empty passes.
