@@ -226,8 +226,7 @@ enum walk_fault {
 static __attribute__((noinline, cold)) int
 chain_fault(struct hy_chain *c, struct walk wv, struct hy_vring_desc dv, enum walk_fault f, int ret)
 {
-	/* By value: the walk's own w and d never have their address taken, and stay in registers.
-	 */
+	/* Passed by value, so that the walk's own w and d stay in registers. */
 	const struct walk *w = &wv;
 	const struct hy_vring_desc *d = &dv;
 
