@@ -218,10 +218,19 @@ enum walk_fault {
 	WF_NEXT,     /* next outside the table */
 };
 
+/* An empty chain: what a rejected walk leaves, so a caller that ignores the error does not find
+ * half a chain. */
+static void chain_clear(struct hy_chain *c)
+{
+	c->n_out = 0;
+	c->n_in = 0;
+	c->out_len = 0;
+	c->in_len = 0;
+}
+
 /*
- * The walk's cold path: log the fault (rate-limited) and leave @c empty, so a caller that ignores
- * the error does not find half a chain. Kept out of line so that the walk's loop carries none of
- * the logging's arguments.
+ * The walk's cold path: log the fault (rate-limited) and leave @c empty (chain_clear()). Kept
+ * out of line so that the walk's loop carries none of the logging's arguments.
  */
 static __attribute__((noinline, cold)) int
 chain_fault(struct hy_chain *c, struct walk wv, struct hy_vring_desc dv, enum walk_fault f, int ret)
@@ -265,10 +274,7 @@ chain_fault(struct hy_chain *c, struct walk wv, struct hy_vring_desc dv, enum wa
 		ret = -EINVAL;
 		break;
 	}
-	c->n_out = 0;
-	c->n_in = 0;
-	c->out_len = 0;
-	c->in_len = 0;
+	chain_clear(c);
 	return ret;
 }
 
@@ -307,8 +313,7 @@ static int walk_chain(struct hy_vring *vr, struct hy_chain *c, uint16_t head)
 		if (d.flags & HY_VRING_DESC_F_INDIRECT) {
 			ret = enter_indirect(vr, &w, &d);
 			if (unlikely(ret)) {
-				c->n_out = c->n_in = 0;
-				c->out_len = c->in_len = 0;
+				chain_clear(c);
 				return ret;
 			}
 			count = 0;
