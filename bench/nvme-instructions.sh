@@ -75,67 +75,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 # analyse PROFILE N: print "total worker model harness be_nvme qpair prp mem other" per I/O.
 analyse() {
-	local prof=$1 n=$2
-	callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$prof" >"$WORK/incl"
-	callgrind_annotate --auto=no --inclusive=no --threshold=100 "$prof" >"$WORK/excl"
-	awk -v n="$n" '
-	# A cost line: "  1,234 (12.34%)  file:function [object]" (no [object] for code inlined
-	# from another file: it is listed under the file it came from).
-	function parse(line, r) {
-		if (!match(line, /^ *[0-9,]+ /))
-			return 0
-		cost = substr(line, RSTART, RLENGTH); gsub(/[ ,]/, "", cost)
-		rest = substr(line, RSTART + RLENGTH)
-		sub(/^\([ 0-9.]+%\) +/, "", rest)
-		obj = match(rest, / \[[^]]*\]$/) ? 1 : 0
-		if (obj)
-			rest = substr(rest, 1, RSTART - 1)
-		colon = index(rest, ":")
-		if (!colon)
-			return 0
-		file = substr(rest, 1, colon - 1)
-		fn = substr(rest, colon + 1)
-		return 1
-	}
-	# The function table sits between the "file:function" header (and the rule under it) and
-	# the next rule.
-	FNR == 1 { pass++; body = 0 }
-	pass == 1 && /PROGRAM TOTALS/ { t = $1; gsub(/,/, "", t); total = t; next }
-	/file:function/ { body = 1; rule = 1; next }
-	body && /^-----/ { if (rule) { rule = 0; next } body = 0 }
-	pass == 1 && body && parse($0) && obj { incl[fn] = cost }
-	pass == 2 && body && parse($0) {
-		if (obj) {
-			f = file; sub(/.*\//, "", f)
-			if (f == "be_nvme.c" || f == "qpair.c" || f == "prp.c" || f == "mem.c")
-				home[fn] = f
-		}
-		selfc[fn] += cost
-	}
-	END {
-		model = incl["hy_nvme_test_mmio_write32"] + incl["hy_nvme_test_mmio_read32"]
-		worker = incl["nvme_submit"] + incl["nvme_flush"] + incl["nvme_reap"] - model \
-			 - incl["on_done"]
-		for (fn in home)
-			byfile[home[fn]] += selfc[fn]
-		other = worker - byfile["be_nvme.c"] - byfile["qpair.c"] - byfile["prp.c"] - byfile["mem.c"]
-		# Cross-check of the subtraction: what is left must be what the path calls outside
-		# its four files, i.e. hy_now_ns() and clock_gettime().
-		known = 0
-		for (fn in selfc)
-			if (fn == "hy_now_ns" || fn ~ /^clock_gettime/ || fn ~ /^__clock_gettime/)
-				known += selfc[fn]
-		if ((other - known) / n > 1 || (known - other) / n > 1)
-			printf "warning: %.1f Ir per I/O of the worker figure are not in its files, hy_now_ns() or clock_gettime()\n",
-			       (other - known) / n > "/dev/stderr"
-		if (!incl["nvme_submit"] || !incl["nvme_reap"] || !total) {
-			print "cannot find the backend ops in the profile" > "/dev/stderr"
-			exit 1
-		}
-		printf "%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f\n", total / n, worker / n, model / n,
-		       (total - worker - model) / n, byfile["be_nvme.c"] / n, byfile["qpair.c"] / n,
-		       byfile["prp.c"] / n, byfile["mem.c"] / n, other / n
-	}' "$WORK/incl" "$WORK/excl"
+	python3 bench/callgrind.py nvme "$1" "$2"
 }
 
 cache() { sed -n "s/^$1:[A-Z]*=//p" "$BUILD/CMakeCache.txt"; }

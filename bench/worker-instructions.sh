@@ -62,7 +62,7 @@ point() {
 	valgrind --tool=callgrind --toggle-collect=device_pass --callgrind-out-file="$work/cg" \
 		"$build/vring-path" --ios "$ios" "$@" >"$work/out" 2>"$work/err" ||
 		{ cat "$work/out" "$work/err" >&2; exit 1; }
-	rows+=("$(python3 "$root/bench/callgrind_top.py" "$name" "$work/cg" "$ios")")
+	rows+=("$(python3 "$root/bench/callgrind.py" top "$name" "$work/cg" "$ios")")
 }
 
 point "4k read QD1" --qd 1
